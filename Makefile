@@ -1,0 +1,33 @@
+# Two commands set up and check everything on a fresh machine: `make demo` and `make test`.
+# Each creates or updates the virtual environment in .venv first.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: venv demo test test-all bench lint clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(PY) -m unireward.demo
+
+test: venv
+	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m slow
+
+bench: venv
+	$(PY) benchmarks/judge_throughput.py
+
+lint: venv
+	$(VENV)/bin/ruff check unireward tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

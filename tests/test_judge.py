@@ -1,0 +1,279 @@
+"""The judge through the real Hugging Face backend on tiny models of two architectures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tests.conftest import random_image, random_video
+from unireward.judge import Judge, JudgeConfig, load_judge
+from unireward.judge.backend import Prepared
+from unireward.judge.hf import covering_paths, decisive_prefixes
+from unireward.tasks import PairItem, PointItem, Task
+
+
+def pair_items() -> list[PairItem]:
+    return [
+        PairItem("image_gen", "a red circle above a blue square", random_image(1), random_image(2), id="ig"),
+        PairItem("image_und", "What colour is the circle?", "Red.", "Blue.", media=random_image(3), id="iu"),
+        PairItem("video_gen", "a green triangle moving left", random_video(4), random_video(5), id="vg"),
+        PairItem("video_und", "Which way does it move?", "Left.", "Right.", media=random_video(6), id="vu"),
+    ]
+
+
+def point_items() -> list[PointItem]:
+    return [
+        PointItem("image_gen", "a red circle", random_image(7), id="ig"),
+        PointItem("image_und", "What colour is the circle?", "Red.", media=random_image(8), id="iu"),
+        PointItem("video_gen", "a green triangle moving left", random_video(9), id="vg"),
+        PointItem("video_und", "Which way does it move?", "Left.", media=random_video(10), id="vu"),
+    ]
+
+
+def test_rank_logits_every_task(tiny_judge):
+    verdicts = tiny_judge.rank(pair_items(), decision="logits")
+    assert [v.id for v in verdicts] == ["ig", "iu", "vg", "vu"]
+    for v, item in zip(verdicts, pair_items()):
+        assert v.ok and v.decision == "logits" and v.protocol == "v1"
+        assert math.isclose(sum(v.probs.values()), 1.0, abs_tol=1e-6)
+        assert v.winner == max(v.probs, key=v.probs.get)
+        if not item.task.is_generation:  # understanding tasks have no tie verdict
+            assert v.probs["tie"] == 0.0 and v.winner in ("A", "B")
+        assert (v.frame_policy is not None) == item.task.is_video
+
+
+def test_score_logits_every_task(tiny_judge):
+    scores = tiny_judge.score(point_items(), decision="logits")
+    for s, item in zip(scores, point_items()):
+        lo, hi = tiny_judge.protocol.scale(item.task)
+        assert s.ok and lo <= s.value <= hi and s.scale == (lo, hi)
+        assert math.isclose(sum(s.probs.values()), 1.0, abs_tol=1e-6)
+        assert len(s.probs) == int(hi - lo + 1)  # every integer on the scale
+        assert math.isclose(s.value, sum(float(k) * p for k, p in s.probs.items()), rel_tol=1e-9)
+
+
+def test_generate_keeps_raw_text_and_counts_failures(tiny_judge):
+    """Random weights do not speak the protocol: every answer must be a parse failure, never a default."""
+    for result in tiny_judge.rank(pair_items(), decision="generate") + tiny_judge.score(
+        point_items(), decision="generate"
+    ):
+        assert result.raw_text is not None
+        if result.failure is not None:
+            assert result.failure.kind == "parse"
+            assert getattr(result, "winner", None) is None and getattr(result, "value", None) is None
+
+
+def test_generate_batch_equals_one_at_a_time(tiny_model_dir):
+    judge = load_judge(tiny_model_dir("qwen2_vl"), max_new_tokens=6, batch_size=4)
+    judge.backend.model.generation_config.suppress_tokens = [
+        judge.backend.tokenizer.convert_tokens_to_ids("Ċ")
+    ]
+    batched = judge.rank(pair_items(), decision="generate")
+    single = [judge.rank([it], decision="generate")[0] for it in pair_items()]
+    assert [v.raw_text for v in batched] == [v.raw_text for v in single]
+    assert any(v.raw_text for v in batched)  # the suppressed newline forces visible tokens
+
+
+def test_logits_batched_equal_unbatched_reference(tiny_judge):
+    """Left padding plus right-appended paths must not change any probability: compare the batched
+    decision with a plain forward pass over prompt + decisive prefix, one item and one path at a time."""
+    backend = tiny_judge.backend
+    items = pair_items()
+    verdicts = tiny_judge.rank(items, decision="logits")
+    for item, verdict in zip(items, verdicts):
+        conv = tiny_judge.protocol.pair_conversation(item)
+        prepared, _ = tiny_judge._prepare([conv], [item])
+        p = prepared[0]
+        choices = tiny_judge.protocol.pair_choices(item.task)
+        toks = [
+            backend.tokenizer(c, add_special_tokens=False)["input_ids"] + [backend.end_token_id]
+            for c in choices.values()
+        ]
+        ref = []
+        for prefix in decisive_prefixes(toks):
+            enc = backend._encode([p])
+            ids = torch.cat([enc["input_ids"], torch.tensor([prefix[:-1]], dtype=torch.long)], dim=1)
+            enc["attention_mask"] = torch.ones_like(ids)
+            if "mm_token_type_ids" in enc:
+                mm = torch.zeros_like(ids)
+                mm[:, : enc["mm_token_type_ids"].shape[1]] = enc["mm_token_type_ids"]
+                enc["mm_token_type_ids"] = mm
+            enc["input_ids"] = ids
+            with torch.no_grad():
+                logp = torch.log_softmax(backend.model(**enc).logits[0].float(), -1)
+            start = enc["input_ids"].shape[1] - len(prefix)
+            ref.append(sum(float(logp[start + j, t]) for j, t in enumerate(prefix)))
+        total = math.log(sum(math.exp(x) for x in ref))
+        expected = {o: math.exp(x - total) for o, x in zip(choices, ref)}
+        for o, p_ref in expected.items():
+            assert verdict.probs[o] == pytest.approx(p_ref, abs=1e-4), (item.task, o)
+
+
+def test_swap_combines_both_orders(tiny_judge):
+    items = pair_items()
+    forward = tiny_judge.rank(items, decision="logits")
+    backward = tiny_judge.rank([it.swapped() for it in items], decision="logits")
+    combined = tiny_judge.rank(items, decision="logits", swap=True)
+    flip = {"A": "B", "B": "A", "tie": "tie"}
+    for f, b, c in zip(forward, backward, combined):
+        for o in ("A", "B", "tie"):
+            assert c.probs[o] == pytest.approx((f.probs[o] + b.probs[flip[o]]) / 2, abs=1e-5)
+        assert c.swap_consistent == (f.winner == flip[b.winner])
+
+
+def test_bad_media_fails_only_that_item(tiny_judge, tmp_path):
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    empty_video = tmp_path / "empty.mp4"
+    empty_video.write_bytes(b"")
+    items = pair_items()
+    items.insert(1, PairItem("image_gen", "a red circle", str(corrupt), random_image(0), id="bad-image"))
+    items.append(PairItem("video_gen", "a cat", str(empty_video), random_video(0), id="bad-video"))
+    verdicts = tiny_judge.rank(items)
+    bad = {v.id: v for v in verdicts if not v.ok}
+    assert set(bad) == {"bad-image", "bad-video"}
+    assert all(v.failure.kind == "media" and v.winner is None for v in bad.values())
+    assert "corrupt.png" in bad["bad-image"].failure.message
+    assert "empty.mp4" in bad["bad-video"].failure.message
+    assert sum(v.ok for v in verdicts) == 4
+
+
+def test_shared_media_is_loaded_once(tiny_judge, monkeypatch):
+    import unireward.judge.core as core
+
+    calls = []
+    real = core.load_media
+
+    def counting(kind, src, *a, **kw):
+        calls.append(src)
+        return real(kind, src, *a, **kw)
+
+    monkeypatch.setattr(core, "load_media", counting)
+    shared = random_image(11)
+    items = [PairItem("image_gen", "a red circle", shared, random_image(12 + k)) for k in range(3)]
+    tiny_judge.rank(items)
+    assert sum(1 for s in calls if s is shared) == 1 and len(calls) == 4
+
+
+def test_qwen_videos_get_an_even_frame_count(tiny_model_dir):
+    judge = load_judge(tiny_model_dir("qwen2_vl"))
+    assert judge.backend.frame_multiple == 2 and judge.frame_policy.multiple_of == 2
+    from unireward.media import FramePolicy
+
+    odd = load_judge(tiny_model_dir("qwen2_vl"), frame_policy=FramePolicy(num_frames=7))
+    item = PairItem("video_gen", "a cat", random_video(1, frames=7), random_video(2, frames=7))
+    prepared, _ = odd._prepare([odd.protocol.pair_conversation(item)], [item])
+    assert [len(v) for v in prepared[0].videos] == [8, 8]
+    assert odd.rank([item])[0].ok
+
+
+class ScriptedBackend:
+    """Answers from a script, for the judge logic around generation (parsing, swapping)."""
+
+    name = "scripted"
+    frame_multiple = 1
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+
+    def generate(self, batch, max_new_tokens):
+        return [self.answers.pop(0) for _ in batch]
+
+    def continuation_logprobs(self, batch, continuations):
+        return [[float("nan")] * len(c) for c in continuations]
+
+    def describe(self):
+        return {"backend": self.name}
+
+
+def _img_pair(k=0):
+    return PairItem("image_gen", "a red circle", random_image(k), random_image(k + 1))
+
+
+def test_generate_parses_scripted_answers():
+    judge = Judge(
+        ScriptedBackend(
+            ["Image 2 is better than Image 1.", "I cannot tell.", "Both images are equally good."]
+        ),
+        JudgeConfig(decision="generate"),
+    )
+    v = judge.rank([_img_pair(0), _img_pair(2), _img_pair(4)])
+    assert [x.winner for x in v] == ["B", None, "tie"]
+    assert v[1].failure.kind == "parse" and v[1].raw_text == "I cannot tell."
+
+
+def test_generate_swap_disagreement_is_a_tie_not_a_default():
+    # first order says Image 1; the swapped order also says Image 1 (= b): position bias, no real preference
+    judge = Judge(
+        ScriptedBackend(["Image 1 is better than Image 2.", "Image 1 is better than Image 2."]),
+        JudgeConfig(decision="generate", swap=True),
+    )
+    v = judge.rank([_img_pair()])[0]
+    assert v.winner == "tie" and v.swap_consistent is False and v.probs == {"A": 0.5, "B": 0.5, "tie": 0.0}
+    judge = Judge(
+        ScriptedBackend(["Image 1 is better than Image 2.", "Image 2 is better than Image 1."]),
+        JudgeConfig(decision="generate", swap=True),
+    )
+    v = judge.rank([_img_pair()])[0]
+    assert v.winner == "A" and v.swap_consistent is True
+
+
+def test_generate_swap_failure_in_either_order_fails():
+    judge = Judge(
+        ScriptedBackend(["Image 1 is better than Image 2.", "no idea"]), JudgeConfig(decision="generate")
+    )
+    v = judge.rank([_img_pair()], swap=True)[0]
+    assert v.winner is None and v.failure.kind == "parse" and "no idea" in v.raw_text
+
+
+def test_scores_parse_as_numbers_not_strings():
+    judge = Judge(ScriptedBackend(["Final Score: 10", "Final Score: 9"]), JudgeConfig(decision="generate"))
+    items = [PointItem("video_gen", "a cat", random_video(k)) for k in (1, 2)]
+    s = judge.score(items)
+    assert [x.value for x in s] == [10.0, 9.0] and s[0].value > s[1].value
+
+
+def test_nan_logprobs_raise():
+    judge = Judge(ScriptedBackend([]), JudgeConfig(decision="logits"))
+    with pytest.raises(FloatingPointError, match="NaN"):
+        judge.rank([_img_pair()])
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="decision"):
+        JudgeConfig(decision="vote")
+    with pytest.raises(ValueError, match="batch_size"):
+        JudgeConfig(batch_size=0)
+    with pytest.raises(ValueError, match="backend"):
+        load_judge("x", backend="tgi")
+    with pytest.raises(ValueError, match="no logit decision"):
+        Judge(ScriptedBackend([]), JudgeConfig(protocol="think")).rank([_img_pair()])
+
+
+def test_items_validate():
+    with pytest.raises(ValueError, match="media"):
+        PairItem("image_und", "What?", "a", "b")
+    with pytest.raises(ValueError, match="unknown task"):
+        PairItem("audio_gen", "x", "a", "b")
+    with pytest.raises(ValueError, match="prompt"):
+        PointItem(Task.IMAGE_GEN, " ", random_image(0))
+
+
+def test_decisive_prefixes_and_paths():
+    verdicts = [[5, 1, 9, 2, 0], [5, 2, 9, 1, 0], [7, 8, 0]]  # Image 1 ..., Image 2 ..., Both ...
+    pref = decisive_prefixes(verdicts)
+    assert pref == [[5, 1], [5, 2], [7]]
+    assert covering_paths([p[:-1] for p in pref]) == [[5]]  # one forward pass decides all three
+    scores = [[3, 0], [3, 1, 0], [1, 0, 0, 0]]  # "3", "31", "100" each ended by 0
+    pref = decisive_prefixes(scores)
+    assert pref == [[3, 0], [3, 1], [1]]
+    with pytest.raises(ValueError, match="distinct"):
+        decisive_prefixes([[1, 0], [1, 0]])
+
+
+def test_prepared_cost_orders_batches():
+    small = Prepared([{"role": "user", "content": "hi"}])
+    big = Prepared([{"role": "user", "content": [{"type": "image"}]}], images=[random_image(0, 128)])
+    assert big.cost() > small.cost()

@@ -1,0 +1,215 @@
+"""The `unireward` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from unireward.tasks import PairItem, PointItem, Task
+
+app = typer.Typer(
+    help="Unified multimodal reward modelling: rank and score images, videos and answers.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+
+_MODEL = typer.Option(
+    None, "--model", "-m", help="Checkpoint directory or hub id. Default: the shipped model."
+)
+_PROTOCOL = typer.Option(None, help="v1 | v1-qwen | v2 | think. Default: recorded with the model, else v1.")
+_DECISION = typer.Option(
+    "logits", help="logits (verdict probabilities, one pass) | generate (greedy + parse)."
+)
+_BATCH = typer.Option(8, "--batch-size", help="Items per model call.")
+_FRAMES = typer.Option(8, "--num-frames", help="Frames sampled uniformly from each video.")
+_DEVICE = typer.Option("auto", help="cpu | cuda | auto.")
+_DTYPE = typer.Option("auto", help="auto | float32 | bfloat16 | float16.")
+
+_RANK_HELP = """
+Which of two candidates is better? One pair from options, or many from a JSONL file.
+
+**Examples**
+
+- image generation: `unireward rank --task image_gen --prompt "a red circle" --a a.png --b b.png`
+
+- image understanding: `unireward rank --task image_und --media photo.jpg --prompt "What colour is the car?" --a "Red." --b "Blue."`
+
+- video generation: `unireward rank --task video_gen --prompt "a cat jumping" --a v1.mp4 --b frames_dir/`
+
+- video understanding: `unireward rank --task video_und --media clip.mp4 --prompt "What happens first?" --a "..." --b "..."`
+
+- batch: `unireward rank --input pairs.jsonl --output verdicts.jsonl --swap`
+
+JSONL lines: `{"task": "image_gen", "prompt": "...", "a": "a.png", "b": "b.png", "id": "x1"}`
+(understanding tasks add `"media"` and put answers in `a`/`b`). Relative media paths are read relative to
+the JSONL file. Bad lines and broken media fail alone and are written with their error.
+"""
+
+_SCORE_HELP = """
+How good is one candidate? One item from options, or many from a JSONL file.
+
+**Examples**
+
+- image generation: `unireward score --task image_gen --prompt "a red circle" --candidate a.png`
+
+- image understanding: `unireward score --task image_und --media photo.jpg --prompt "What colour is the car?" --candidate "Red."`
+
+- video generation: `unireward score --task video_gen --prompt "a cat jumping" --candidate v1.mp4`
+
+- video understanding: `unireward score --task video_und --media clip.mp4 --prompt "What happens first?" --candidate "..."`
+
+- batch: `unireward score --input items.jsonl --output scores.jsonl`
+
+JSONL lines: `{"task": "image_gen", "prompt": "...", "candidate": "a.png", "id": "x1"}`.
+"""
+
+
+def _load(model, protocol, decision, swap, batch_size, num_frames, device, dtype):
+    from unireward.judge import load_judge
+    from unireward.media import FramePolicy
+
+    return load_judge(
+        model,
+        protocol=protocol,
+        decision=decision,
+        swap=swap,
+        batch_size=batch_size,
+        frame_policy=FramePolicy(num_frames=num_frames),
+        device=device,
+        dtype=dtype,
+    )
+
+
+def _resolve(value: Any, base: Path) -> Any:
+    """Media paths in a JSONL file are relative to the file."""
+    if isinstance(value, list):
+        return [_resolve(v, base) for v in value]
+    if isinstance(value, str) and not Path(value).is_absolute() and "://" not in value:
+        candidate = base / value
+        if candidate.exists():
+            return str(candidate)
+    return value
+
+
+def _read_items(path: Path, kind: str) -> tuple[list[PairItem | PointItem], list[int], list[dict]]:
+    """Parse a JSONL file into items (with their line numbers); lines that are not valid items become
+    error rows, so one bad line never stops a batch."""
+    items, lines, errors = [], [], []
+    base = path.parent
+    with path.open() as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                task = Task.parse(row["task"])
+                media = _resolve(row.get("media"), base) if not task.is_generation else row.get("media")
+
+                def cand(key: str, task=task, row=row):
+                    return _resolve(row[key], base) if task.is_generation else row[key]
+
+                if kind == "pair":
+                    item = PairItem(task, row["prompt"], cand("a"), cand("b"), media, row.get("id"))
+                else:
+                    item = PointItem(task, row["prompt"], cand("candidate"), media, row.get("id"))
+                items.append(item)
+                lines.append(n)
+            except (ValueError, KeyError, TypeError) as e:
+                msg = f"missing field {e}" if isinstance(e, KeyError) else str(e)
+                errors.append({"line": n, "id": None, "failure": {"kind": "input", "message": msg}})
+    return items, lines, errors
+
+
+def _write(rows: list[dict], output: Path | None) -> None:
+    out = output.open("w") if output else sys.stdout
+    try:
+        for row in rows:
+            out.write(json.dumps(row, default=str) + "\n")
+    finally:
+        if output:
+            out.close()
+
+
+def _run(kind: str, items, lines, errors, judge, swap, output: Path | None) -> None:
+    results = (
+        judge.rank(items, swap=swap, progress=True) if kind == "pair" else judge.score(items, progress=True)
+    )
+    rows = errors + [{"line": n, **r.to_dict()} for n, r in zip(lines, results)]
+    rows.sort(key=lambda r: r["line"] or 0)
+    _write(rows, output)
+    failed = sum(1 for r in rows if r.get("failure"))
+    typer.echo(f"{len(rows)} items, {failed} failed" + (f" -> {output}" if output else ""), err=True)
+
+
+@app.command(help=_RANK_HELP)
+def rank(
+    task: str = typer.Option(None, help="image_gen | image_und | video_gen | video_und."),
+    prompt: str = typer.Option(None, help="Caption (generation) or question (understanding)."),
+    a: str = typer.Option(None, help="Candidate 1: media path (generation) or answer text (understanding)."),
+    b: str = typer.Option(None, help="Candidate 2."),
+    media: str = typer.Option(None, help="Understanding tasks: the image or video asked about."),
+    input: Path = typer.Option(None, "--input", "-i", help="JSONL file of pairs."),
+    output: Path = typer.Option(None, "--output", "-o", help="JSONL file for verdicts (default: stdout)."),
+    swap: bool = typer.Option(False, help="Also judge (b, a) and combine: controls position bias."),
+    model: str = _MODEL,
+    protocol: str = _PROTOCOL,
+    decision: str = _DECISION,
+    batch_size: int = _BATCH,
+    num_frames: int = _FRAMES,
+    device: str = _DEVICE,
+    dtype: str = _DTYPE,
+) -> None:
+    if input is not None:
+        items, lines, errors = _read_items(input, "pair")
+    else:
+        if None in (task, prompt, a, b):
+            raise typer.BadParameter("give --task, --prompt, --a and --b (or --input FILE.jsonl)")
+        items, lines, errors = [PairItem(task, prompt, a, b, media)], [None], []
+    judge = _load(model, protocol, decision, swap, batch_size, num_frames, device, dtype)
+    _run("pair", items, lines, errors, judge, swap, output)
+
+
+@app.command(help=_SCORE_HELP)
+def score(
+    task: str = typer.Option(None, help="image_gen | image_und | video_gen | video_und."),
+    prompt: str = typer.Option(None, help="Caption (generation) or question (understanding)."),
+    candidate: str = typer.Option(None, help="Media path (generation) or answer text (understanding)."),
+    media: str = typer.Option(None, help="Understanding tasks: the image or video asked about."),
+    input: Path = typer.Option(None, "--input", "-i", help="JSONL file of items."),
+    output: Path = typer.Option(None, "--output", "-o", help="JSONL file for scores (default: stdout)."),
+    model: str = _MODEL,
+    protocol: str = _PROTOCOL,
+    decision: str = _DECISION,
+    batch_size: int = _BATCH,
+    num_frames: int = _FRAMES,
+    device: str = _DEVICE,
+    dtype: str = _DTYPE,
+) -> None:
+    if input is not None:
+        items, lines, errors = _read_items(input, "point")
+    else:
+        if None in (task, prompt, candidate):
+            raise typer.BadParameter("give --task, --prompt and --candidate (or --input FILE.jsonl)")
+        items, lines, errors = [PointItem(task, prompt, candidate, media)], [None], []
+    judge = _load(model, protocol, decision, False, batch_size, num_frames, device, dtype)
+    _run("point", items, lines, errors, judge, False, output)
+
+
+@app.command("build-tiny")
+def build_tiny(
+    architecture: str = typer.Argument(..., help="qwen2_vl | qwen2_5_vl | llava_onevision."),
+    path: Path = typer.Argument(..., help="Directory to write the model and processor to."),
+) -> None:
+    """Build a tiny randomly initialised model of a real architecture (offline), for tests and experiments."""
+    from unireward.tiny import build_tiny_model
+
+    typer.echo(build_tiny_model(architecture, path))
+
+
+if __name__ == "__main__":
+    app()

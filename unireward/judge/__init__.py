@@ -1,0 +1,72 @@
+"""Judges: a reward model behind a backend, asked through a protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from unireward.judge.core import DECISIONS, Judge, JudgeConfig
+from unireward.media import FramePolicy
+
+BACKENDS = ("hf",)
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default_model"
+
+
+def default_model_path() -> Path:
+    """The reward model shipped inside the package (trained on the shapes world)."""
+    if not (DEFAULT_MODEL_DIR / "config.json").exists():
+        raise FileNotFoundError(
+            f"no default model at {DEFAULT_MODEL_DIR}; pass model=<path or hub id>, "
+            "e.g. load_judge('CodeGoat24/UnifiedReward-qwen-7b', protocol='v1-qwen')"
+        )
+    return DEFAULT_MODEL_DIR
+
+
+def load_judge(
+    model: str | Path | None = None,
+    *,
+    backend: str = "hf",
+    protocol: str | None = None,
+    decision: str = "logits",
+    swap: bool = False,
+    batch_size: int = 8,
+    max_new_tokens: int = 512,
+    frame_policy: FramePolicy | None = None,
+    **backend_kwargs: Any,
+) -> Judge:
+    """Load a reward model and wrap it in a Judge.
+
+    model: a local checkpoint directory or a hub id; None loads the shipped default model.
+    backend: "hf" (transformers in process). Backend options (dtype, device, device_map,
+    attn_implementation, trust_remote_code) pass through.
+    protocol: "v1", "v1-qwen", "v2" or "think"; None reads `unireward.json` next to the model if present,
+    else "v1".
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    path = default_model_path() if model is None else model
+    protocol = protocol or _protocol_hint(path) or "v1"
+    config = JudgeConfig(
+        protocol=protocol,
+        decision=decision,
+        swap=swap,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        frame_policy=frame_policy or FramePolicy(),
+    )
+    from unireward.judge.hf import HFBackend
+
+    return Judge(HFBackend(path, **backend_kwargs), config)
+
+
+def _protocol_hint(path: str | Path) -> str | None:
+    """Models trained by unireward record their protocol in unireward.json."""
+    import json
+
+    meta = Path(path) / "unireward.json"
+    if meta.exists():
+        return json.loads(meta.read_text()).get("protocol")
+    return None
+
+
+__all__ = ["DECISIONS", "DEFAULT_MODEL_DIR", "Judge", "JudgeConfig", "load_judge", "default_model_path"]

@@ -1,0 +1,284 @@
+"""The Judge: "which is better?" and "how good is this?" for lists of items, batched.
+
+    judge = load_judge("CodeGoat24/UnifiedReward-qwen-7b", protocol="v1-qwen")
+    verdicts = judge.rank([PairItem("image_gen", "a red circle", "a.png", "b.png")])
+    scores = judge.score([PointItem("image_gen", "a red circle", "a.png")])
+
+Two ways to decide, chosen by `decision`:
+- "generate": greedy decoding, then the protocol parses the answer (how the released checkpoints were
+  evaluated). An unparsable answer is a counted failure with its raw text.
+- "logits": one forward pass per item over the prompt plus the tokens that tell the verdicts apart; gives a
+  probability for every verdict (and for scores, the expected value over the score tokens). No parse
+  failures and continuous scores, but the model's reasoning before the verdict is skipped.
+
+Each item's media are loaded and validated before any model call; a broken item fails alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from unireward.judge.backend import Backend, Prepared
+from unireward.media import FramePolicy, MediaError, content_hash, load_media
+from unireward.protocols import DEFAULT_PROTOCOL, get_protocol
+from unireward.protocols.base import Conversation, Protocol
+from unireward.tasks import OUTCOMES, Failure, PairItem, PointItem, Score, Verdict
+
+DECISIONS = ("logits", "generate")
+_SWAP = {"A": "B", "B": "A", "tie": "tie"}
+
+
+@dataclass
+class JudgeConfig:
+    """How a judge asks and decides. Recorded with every result."""
+
+    protocol: str = DEFAULT_PROTOCOL
+    decision: str = "logits"
+    swap: bool = False
+    batch_size: int = 8
+    max_new_tokens: int = 512
+    frame_policy: FramePolicy = field(default_factory=FramePolicy)
+
+    def __post_init__(self) -> None:
+        if self.decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}, got {self.decision!r}")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+
+
+class Judge:
+    def __init__(self, backend: Backend, config: JudgeConfig | None = None) -> None:
+        self.backend = backend
+        self.config = config or JudgeConfig()
+        self.protocol: Protocol = get_protocol(self.config.protocol)
+        multiple = max(getattr(backend, "frame_multiple", 1), self.config.frame_policy.multiple_of)
+        self.frame_policy = dataclasses.replace(self.config.frame_policy, multiple_of=multiple)
+
+    # -- public API ----------------------------------------------------------------------------------------
+
+    def rank(
+        self,
+        items: Sequence[PairItem],
+        *,
+        decision: str | None = None,
+        swap: bool | None = None,
+        progress: bool = False,
+    ) -> list[Verdict]:
+        """A Verdict per pair, in input order. With `swap`, each pair is also judged as (b, a) and the two
+        are combined: probabilities averaged (logits) or votes counted (generate); `swap_consistent`
+        records whether both orders agreed, and a generate disagreement is reported as a tie."""
+        decision = self._decision(decision)
+        swap = self.config.swap if swap is None else swap
+        items = list(items)
+        first = self._rank_once(items, decision, progress)
+        if not swap:
+            return first
+        second = self._rank_once([it.swapped() for it in items], decision, progress)
+        return [_combine_swapped(a, b, decision) for a, b in zip(first, second)]
+
+    def score(
+        self, items: Sequence[PointItem], *, decision: str | None = None, progress: bool = False
+    ) -> list[Score]:
+        """A Score per item, in input order, on the protocol's scale for the item's task."""
+        decision = self._decision(decision)
+        items = list(items)
+        convs = [self.protocol.point_conversation(it) for it in items]
+        prepared, failures = self._prepare(convs, items)
+        results: list[Score | None] = [None] * len(items)
+        for i, f in failures.items():
+            results[i] = self._score_result(items[i], decision, failure=f)
+        order = _bucket([i for i in range(len(items)) if i in prepared], prepared)
+        for chunk in self._chunks(order, progress, "score"):
+            batch = [prepared[i] for i in chunk]
+            if decision == "generate":
+                texts = self.backend.generate(batch, self.config.max_new_tokens)
+                for i, text in zip(chunk, texts):
+                    parsed = self.protocol.parse_point(items[i].task, text)
+                    results[i] = self._score_result(
+                        items[i],
+                        decision,
+                        value=parsed.value,
+                        dimensions=parsed.dimensions,
+                        raw_text=text,
+                        failure=parsed.failure,
+                    )
+            else:
+                choices = [self.protocol.point_choices(items[i].task) for i in chunk]
+                conts = [[c.prefix + text for text in c.values.values()] for c in choices]
+                logps = self.backend.continuation_logprobs(batch, conts)
+                for i, c, lp in zip(chunk, choices, logps):
+                    probs = _normalise(lp, items[i])
+                    values = list(c.values)
+                    value = sum(p * v for p, v in zip(probs, values))
+                    results[i] = self._score_result(
+                        items[i],
+                        decision,
+                        value=value,
+                        probs={_fmt(v): p for v, p in zip(values, probs)},
+                    )
+        return results  # type: ignore[return-value]
+
+    def describe(self) -> dict:
+        return {
+            **self.backend.describe(),
+            "protocol": self.protocol.name,
+            "decision": self.config.decision,
+            "swap": self.config.swap,
+            "frame_policy": self.frame_policy.to_dict(),
+        }
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _decision(self, decision: str | None) -> str:
+        decision = decision or self.config.decision
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+        return decision
+
+    def _rank_once(self, items: list[PairItem], decision: str, progress: bool) -> list[Verdict]:
+        convs = [self.protocol.pair_conversation(it) for it in items]
+        prepared, failures = self._prepare(convs, items)
+        results: list[Verdict | None] = [None] * len(items)
+        for i, f in failures.items():
+            results[i] = self._verdict(items[i], decision, failure=f)
+        order = _bucket([i for i in range(len(items)) if i in prepared], prepared)
+        for chunk in self._chunks(order, progress, "rank"):
+            batch = [prepared[i] for i in chunk]
+            if decision == "generate":
+                texts = self.backend.generate(batch, self.config.max_new_tokens)
+                for i, text in zip(chunk, texts):
+                    parsed = self.protocol.parse_pair(items[i].task, text)
+                    results[i] = self._verdict(
+                        items[i],
+                        decision,
+                        winner=parsed.winner,
+                        raw_text=text,
+                        failure=parsed.failure,
+                        scores=parsed.scores,
+                    )
+            else:
+                choices = [self.protocol.pair_choices(items[i].task) for i in chunk]
+                logps = self.backend.continuation_logprobs(batch, [list(c.values()) for c in choices])
+                for i, c, lp in zip(chunk, choices, logps):
+                    probs = dict(zip(c.keys(), _normalise(lp, items[i])))
+                    probs = {o: probs.get(o, 0.0) for o in OUTCOMES}
+                    winner = max(c.keys(), key=lambda o: probs[o])
+                    results[i] = self._verdict(items[i], decision, winner=winner, probs=probs)
+        return results  # type: ignore[return-value]
+
+    def _prepare(
+        self, convs: list[Conversation], items: list
+    ) -> tuple[dict[int, Prepared], dict[int, Failure]]:
+        """Load every item's media once (a candidate shared by several items is decoded once)."""
+        cache: dict[Any, Any] = {}
+        prepared: dict[int, Prepared] = {}
+        failures: dict[int, Failure] = {}
+        for i, (conv, item) in enumerate(zip(convs, items)):
+            try:
+                images, videos = [], []
+                for kind, src in conv.media:
+                    key = (kind, _cache_key(src))
+                    if key not in cache:
+                        cache[key] = load_media(kind, src, self.frame_policy, name=item.id or f"item {i}")
+                    (videos if kind == "video" else images).append(cache[key])
+                prepared[i] = Prepared(conv.messages, images, videos)
+            except MediaError as e:
+                failures[i] = Failure("media", str(e))
+        return prepared, failures
+
+    def _chunks(self, order: list[int], progress: bool, what: str):
+        size = self.config.batch_size
+        chunks = [order[k : k + size] for k in range(0, len(order), size)]
+        bar = tqdm(total=len(order), desc=what, unit="item", disable=not progress)
+        for chunk in chunks:
+            yield chunk
+            bar.update(len(chunk))
+        bar.close()
+
+    def _verdict(self, item: PairItem, decision: str, **kw: Any) -> Verdict:
+        if kw.get("failure") is not None:
+            kw["winner"] = None
+        return Verdict(
+            winner=kw.pop("winner", None),
+            protocol=self.protocol.name,
+            decision=decision,
+            frame_policy=self.frame_policy.to_dict() if item.task.is_video else None,
+            id=item.id,
+            **kw,
+        )
+
+    def _score_result(self, item: PointItem, decision: str, **kw: Any) -> Score:
+        if kw.get("failure") is not None:
+            kw["value"] = None
+        return Score(
+            value=kw.pop("value", None),
+            scale=tuple(self.protocol.scale(item.task)),
+            protocol=self.protocol.name,
+            decision=decision,
+            frame_policy=self.frame_policy.to_dict() if item.task.is_video else None,
+            id=item.id,
+            **kw,
+        )
+
+
+def _normalise(logprobs: list[float], item: Any) -> list[float]:
+    """Softmax over the candidates' log-probabilities; NaN means a broken model, which must not pass."""
+    if any(math.isnan(x) for x in logprobs):
+        raise FloatingPointError(
+            f"the model returned NaN log-probabilities for item {item.id or item.prompt!r}"
+        )
+    top = max(logprobs)
+    weights = [math.exp(x - top) for x in logprobs]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def _combine_swapped(first: Verdict, second: Verdict, decision: str) -> Verdict:
+    """Merge the (a, b) and (b, a) judgements of one pair, mapping the second back to (a, b) terms."""
+    raw = None
+    if first.raw_text is not None or second.raw_text is not None:
+        raw = f"[a, b]\n{first.raw_text}\n[b, a]\n{second.raw_text}"
+    if not first.ok or not second.ok:
+        failure = first.failure or second.failure
+        return dataclasses.replace(first, winner=None, probs=None, raw_text=raw, failure=failure)
+    back = _SWAP[second.winner]
+    consistent = first.winner == back
+    if decision == "logits":
+        probs = {o: (first.probs[o] + second.probs[_SWAP[o]]) / 2 for o in OUTCOMES}
+        allowed = [o for o in OUTCOMES if o != "tie" or first.probs["tie"] > 0 or second.probs["tie"] > 0]
+        winner = max(allowed, key=lambda o: probs[o])
+    else:
+        votes = {o: (first.winner == o) + (back == o) for o in OUTCOMES}
+        probs = {o: v / 2 for o, v in votes.items()}
+        winner = first.winner if consistent else "tie"
+    scores = first.scores
+    if first.scores and second.scores:
+        scores = {
+            k: ((v[0] + second.scores[k][1]) / 2, (v[1] + second.scores[k][0]) / 2)
+            for k, v in first.scores.items()
+            if k in second.scores
+        }
+    return dataclasses.replace(
+        first, winner=winner, probs=probs, raw_text=raw, scores=scores, swap_consistent=consistent
+    )
+
+
+def _bucket(indices: list[int], prepared: dict[int, Prepared]) -> list[int]:
+    """Sort by size so each batch holds similar lengths (less padding); results are put back in order."""
+    return sorted(indices, key=lambda i: prepared[i].cost(), reverse=True)
+
+
+def _cache_key(src: Any) -> Any:
+    if isinstance(src, (str, bytes)) or hasattr(src, "__fspath__"):
+        return ("src", str(src) if not isinstance(src, bytes) else content_hash(src))
+    return ("obj", id(src))
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
