@@ -277,3 +277,11 @@ def test_prepared_cost_orders_batches():
     small = Prepared([{"role": "user", "content": "hi"}])
     big = Prepared([{"role": "user", "content": [{"type": "image"}]}], images=[random_image(0, 128)])
     assert big.cost() > small.cost()
+
+
+def test_qwen2_5_vl_judges_images_and_videos(tiny_model_dir):
+    judge = load_judge(tiny_model_dir("qwen2_5_vl"))
+    verdicts = judge.rank(pair_items())
+    scores = judge.score(point_items())
+    assert all(v.ok for v in verdicts) and all(s.ok for s in scores)
+    assert type(judge.backend.model).__name__ == "Qwen2_5_VLForConditionalGeneration"

@@ -91,7 +91,10 @@ class HFBackend:
         if images:
             kwargs["images"] = images
         if videos:
+            # Frames were already chosen by the judge's FramePolicy; a checkpoint's own video config
+            # must not sample them again, or the hf and server backends would see different frames.
             kwargs["videos"] = videos
+            kwargs["do_sample_frames"] = False
         enc = self.processor(**kwargs)
         return {k: v.to(self.device) if hasattr(v, "to") else v for k, v in enc.items()}
 
