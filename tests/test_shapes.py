@@ -1,0 +1,328 @@
+"""The shapes world: determinism, labels that agree with the oracle, scales, ties, balance, rendering and the
+held-out split rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unireward.data.shapes import (
+    BACKGROUND,
+    COLOURS,
+    DIRECTIONS,
+    HELD_OUT,
+    SHAPES,
+    SPEEDS,
+    Answer,
+    Caption,
+    ImageSpec,
+    Obj,
+    PairExample,
+    Question,
+    ShapesWorld,
+    Track,
+    UndPrompt,
+    VideoCaption,
+    VideoSpec,
+    answer_text,
+    combos,
+    oracle,
+    oracle_score,
+    outcome,
+    render_image,
+    render_video,
+    scale,
+)
+from unireward.tasks import PairItem, PointItem, Task
+
+TASKS = list(Task)
+N_PAIRS = 200
+
+
+def _key(x) -> object:
+    """A comparable fingerprint of a candidate or shared media: text, image bytes or frame bytes."""
+    if isinstance(x, Image.Image):
+        return x.tobytes()
+    if isinstance(x, list):
+        return tuple(_key(f) for f in x)
+    return x
+
+
+def _pair_key(ex: PairExample) -> tuple:
+    it = ex.item
+    return (it.prompt, _key(it.a), _key(it.b), _key(it.media), ex.label, ex.scores)
+
+
+@pytest.fixture(scope="module")
+def pairs() -> dict[Task, list[PairExample]]:
+    world = ShapesWorld(seed=7)
+    return {task: [world.pair_example(task) for _ in range(N_PAIRS)] for task in TASKS}
+
+
+# ---------------------------------------------------------------------------------------- determinism
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_same_seed_same_pixels_and_texts_other_seed_differs(task):
+    def draw(seed):
+        w = ShapesWorld(seed)
+        return [_pair_key(w.pair_example(task)) for _ in range(5)], _key(w.point_example(task).item.candidate)
+
+    assert draw(3) == draw(3)
+    assert draw(3) != draw(4)
+
+
+def test_examples_are_reproducible_and_match_a_fresh_world():
+    w = ShapesWorld(5)
+    first = [_pair_key(e) for e in w.examples("video_und", "pair", 6)]
+    w.pair_example("video_und")  # stateful draws must not shift `examples`
+    assert [_pair_key(e) for e in w.examples("video_und", "pair", 6)] == first
+    fresh = ShapesWorld(5)
+    assert [_pair_key(fresh.pair_example("video_und")) for _ in range(6)] == first
+    points = w.examples("image_gen", "point", 4, split="test")
+    assert all(isinstance(p.item, PointItem) for p in points)
+    assert [p.score for p in points] == [p.score for p in w.examples("image_gen", "point", 4, split="test")]
+
+
+# ------------------------------------------------------------------------------------ labels and scales
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_pair_labels_and_scores_agree_with_the_oracle(pairs, task):
+    lo, hi = scale(task)
+    for ex in pairs[task]:
+        prompt, a, b = ex.spec["prompt"], ex.spec["a"], ex.spec["b"]
+        (sa, da), (sb, db) = oracle(task, prompt, a), oracle(task, prompt, b)
+        assert ex.scores == (sa, sb)
+        assert ex.label == outcome(sa, sb) == {1: "A", -1: "B", 0: "tie"}[int(np.sign(sa - sb))]
+        assert (ex.details_a, ex.details_b) == (da, db)
+        assert lo <= sa <= hi and lo <= sb <= hi and sa == int(sa)
+        assert isinstance(ex.item, PairItem) and ex.item.prompt == prompt.text
+        if not task.is_generation:
+            assert ex.item.a == answer_text(prompt.question, a) and ex.item.b == answer_text(
+                prompt.question, b
+            )
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_point_score_is_the_oracle_score_and_on_scale(task):
+    w = ShapesWorld(11)
+    lo, hi = scale(task)
+    seen = set()
+    for _ in range(40):
+        ex = w.point_example(task)
+        assert ex.score == oracle_score(task, ex.spec["prompt"], ex.spec["candidate"])
+        assert lo <= ex.score <= hi
+        seen.add(ex.score)
+        if task == Task.IMAGE_GEN:
+            assert all(
+                v in (0, 1) and t in ("object", "relation", "count") for _, t, v in ex.details["elements"]
+            )
+        if task == Task.VIDEO_GEN:
+            assert len(ex.details["dimensions"]) == 5 and all(
+                1 <= v <= 4 for v in ex.details["dimensions"].values()
+            )
+    assert len(seen) >= 3, f"{task.value}: point scores do not spread: {seen}"
+
+
+def test_scales():
+    assert [scale(t) for t in TASKS] == [(1.0, 5.0), (0.0, 100.0), (1.0, 10.0), (1.0, 5.0)]
+
+
+def test_ties_only_for_generation_and_a_minority(pairs):
+    for task in TASKS:
+        ties = sum(ex.label == "tie" for ex in pairs[task]) / N_PAIRS
+        if task.is_generation:
+            assert 0.04 <= ties <= 0.25, f"{task.value}: tie rate {ties:.2f}"
+        else:
+            assert ties == 0, f"{task.value}: understanding pairs must never tie"
+
+
+def test_a_b_balance(pairs):
+    for task in TASKS:
+        decided = [ex.label for ex in pairs[task] if ex.label != "tie"]
+        share_a = decided.count("A") / len(decided)
+        assert 0.4 <= share_a <= 0.6, f"{task.value}: share of A {share_a:.2f}"
+
+
+# --------------------------------------------------------------------------------------------- oracle
+
+
+def test_image_gen_oracle_elements_and_quality_penalty():
+    cap = Caption("relation", ("red", "circle"), "above", ("blue", "square"))
+    top, bottom = Obj("red", "circle", 0.5, 0.25, 0.3), Obj("blue", "square", 0.5, 0.75, 0.3)
+    perfect = ImageSpec((top, bottom))
+    assert oracle("image_gen", cap, perfect) == (
+        5.0,
+        {"elements": [("red circle", "object", 1), ("blue square", "object", 1), ("above", "relation", 1)]},
+    )
+    swapped = ImageSpec((Obj("red", "circle", 0.5, 0.75, 0.3), Obj("blue", "square", 0.5, 0.25, 0.3)))
+    assert oracle_score("image_gen", cap, swapped) == 4.0  # 1 + 4·2/3 rounds to 4
+    assert oracle_score("image_gen", cap, ImageSpec((bottom,))) == 2.0  # one object, no relation
+    assert oracle_score("image_gen", cap, ImageSpec((top, bottom), blur=1.0)) == 3.0  # strong: −2
+    assert oracle_score("image_gen", cap, ImageSpec((top, bottom), noise=0.5)) == 4.0  # mild: −1
+    two = Caption("count", ("green", "triangle"), count=2)
+    tri = [Obj("green", "triangle", x, 0.5, 0.25) for x in (0.2, 0.5, 0.8)]
+    assert oracle_score("image_gen", two, ImageSpec(tuple(tri[:2]))) == 5.0
+    assert oracle_score("image_gen", two, ImageSpec(tuple(tri))) == 3.0  # wrong count
+
+
+def test_video_gen_oracle_dimensions_and_final():
+    cap = VideoCaption("green", "triangle", "left", "slow")
+    obj = Obj("green", "triangle", 0.7, 0.5, 0.3)
+    slow = Track(obj, "left", SPEEDS["slow"])
+    assert oracle_score("video_gen", cap, VideoSpec((slow,))) == 10.0
+    _, d = oracle("video_gen", cap, VideoSpec((Track(obj, "left", SPEEDS["fast"]),)))
+    assert d["dimensions"]["text-to-video alignment"] == 3 and d["dimensions"]["dynamic degree"] == 4
+    assert oracle_score("video_gen", cap, VideoSpec((Track(obj, "left", SPEEDS["fast"]),))) == 8.0
+    static, _ = oracle("video_gen", cap, VideoSpec((Track(obj, "left", 0.0),)))
+    changed, d = oracle(
+        "video_gen", cap, VideoSpec((Track(obj, "left", 0.25, change_at=0.5, change_colour="red"),))
+    )
+    assert d["dimensions"]["temporal consistency"] == 2 and d["dimensions"]["factual consistency"] == 2
+    flicker = oracle_score("video_gen", cap, VideoSpec((slow,), flicker=(0.5,), flicker_kind="drop"))
+    assert 10 > flicker > changed and 10 > static
+
+
+def test_understanding_oracles_grade_answers():
+    scene = ImageSpec((Obj("red", "circle", 0.3, 0.5, 0.3), Obj("blue", "square", 0.7, 0.5, 0.3)))
+    p = UndPrompt(scene, Question("colour", shape="circle"))
+    assert oracle_score("image_und", p, Answer("red")) == 100
+    assert oracle_score("image_und", p, Answer("red", extra=("blue", "square"))) == 100  # true extra claim
+    assert oracle_score("image_und", p, Answer("red", extra=("green", "cross"))) == 60  # hallucination
+    assert oracle_score("image_und", p, Answer("blue", hedge="red")) == 50
+    assert oracle_score("image_und", p, Answer("blue")) == 15
+    rel = UndPrompt(scene, Question("relation", "red", "circle", other=("blue", "square")))
+    assert oracle_score("image_und", rel, Answer("left of")) == 100
+    assert oracle_score("image_und", rel, Answer("right of")) == 15
+    track = Track(Obj("red", "circle", 0.3, 0.5, 0.3), "right", SPEEDS["fast"])
+    video = VideoSpec((track,))
+    d = UndPrompt(video, Question("direction", "red", "circle"))
+    assert [oracle_score("video_und", d, Answer("right", detail=s)) for s in ("fast", None, "slow")] == [
+        5,
+        4,
+        3,
+    ]
+    assert oracle_score("video_und", d, Answer("left", detail="fast")) == 2
+    assert oracle_score("video_und", d, Answer("none")) == 1
+    assert answer_text(d.question, Answer("right", detail="fast")) == "The red circle moves right quickly."
+    late = Track(Obj("blue", "square", 0.7, 0.2, 0.3), "down", SPEEDS["slow"], appear=3 / 7)
+    order = UndPrompt(VideoSpec((late, track)), Question("order", "red", "circle", other=("blue", "square")))
+    assert [oracle_score("video_und", order, Answer(m)) for m in ("a", "b", "same")] == [5, 1, 2]
+    assert answer_text(order.question, Answer("b")) == "The blue square appears first."
+    turns = Track(Obj("red", "circle", 0.3, 0.5, 0.3), "right", 0.25, change_at=4 / 7, change_colour="green")
+    change = UndPrompt(VideoSpec((turns,)), Question("change", shape="circle", attr="colour"))
+    answers = [
+        Answer("yes", detail="green"),
+        Answer("yes"),
+        Answer("yes", detail="blue"),
+        Answer("no", detail="red"),
+    ]
+    assert [oracle_score("video_und", change, a) for a in answers] == [5, 4, 3, 1]
+    assert oracle_score("video_und", change, Answer("yes", extra=("cyan", "cross"))) == 2  # false extra claim
+    assert [answer_text(change.question, a) for a in answers[:2]] == [
+        "Yes, it turns green.",
+        "Yes, it changes colour.",
+    ]
+
+
+# ------------------------------------------------------------------------------------------- rendering
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_renderer_draws_the_requested_colour(shape):
+    for name, rgb in COLOURS.items():
+        img = render_image(ImageSpec((Obj(name, shape, 0.5, 0.5, 0.4),)), size=64)
+        arr = np.asarray(img)
+        assert tuple(arr[32, 32]) == rgb, (name, shape)
+        assert tuple(arr[1, 1]) == BACKGROUND
+        assert (arr == rgb).all(-1).sum() > 100  # a large solid shape, not a few pixels
+
+
+def test_shapes_differ_in_pixels():
+    masks = [
+        (np.asarray(render_image(ImageSpec((Obj("red", s, 0.5, 0.5, 0.5),)))) != BACKGROUND).any(-1)
+        for s in SHAPES
+    ]
+    for i in range(len(masks)):
+        for j in range(i + 1, len(masks)):
+            assert (masks[i] != masks[j]).sum() > 60, (SHAPES[i], SHAPES[j])
+
+
+def test_degradations_change_pixels_more_when_stronger():
+    base = ImageSpec((Obj("blue", "square", 0.5, 0.5, 0.4),), seed=3)
+    clean = np.asarray(render_image(base), dtype=float)
+    for kind in ("blur", "noise", "artefacts"):
+        mild = np.asarray(render_image(ImageSpec(base.objects, seed=3, **{kind: 0.5})), dtype=float)
+        strong = np.asarray(render_image(ImageSpec(base.objects, seed=3, **{kind: 1.0})), dtype=float)
+        assert 0 < np.abs(mild - clean).mean() < np.abs(strong - clean).mean(), kind
+
+
+def _centroid(frame: Image.Image) -> np.ndarray:
+    ys, xs = np.nonzero((np.asarray(frame) != BACKGROUND).any(-1))
+    return np.array([xs.mean(), ys.mean()])
+
+
+@pytest.mark.parametrize("direction", list(DIRECTIONS))
+def test_video_moves_in_the_requested_direction(direction):
+    track = Track(Obj("green", "triangle", 0.5, 0.5, 0.25), direction, 0.4)
+    frames = render_video(VideoSpec((track,)), num_frames=8, size=64)
+    assert len(frames) == 8 and all(f.size == (64, 64) for f in frames)
+    steps = np.diff([_centroid(f) for f in frames], axis=0)
+    want = np.array({"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}[direction])
+    assert (steps @ want > 1.0).all(), steps  # every frame steps the right way
+    assert np.abs(steps @ want[::-1]).max() < 0.5  # and not sideways
+
+
+def test_video_defects_render():
+    track = Track(Obj("red", "circle", 0.3, 0.5, 0.3), "right", 0.0, change_at=0.5, change_colour="blue")
+    frames = render_video(VideoSpec((track,), flicker=(2 / 7,), flicker_kind="drop"), num_frames=8)
+    arrs = [np.asarray(f) for f in frames]
+    assert (arrs[2] == BACKGROUND).all()  # dropped frame
+    assert (arrs[0] == COLOURS["red"]).all(-1).any() and not (arrs[7] == COLOURS["red"]).all(-1).any()
+    assert (arrs[7] == COLOURS["blue"]).all(-1).any()  # temporal inconsistency
+    assert arrs[0].tobytes() == arrs[1].tobytes()  # static
+    bright = render_video(VideoSpec((track,), flicker=(1 / 7,), flicker_kind="bright"), num_frames=8)
+    assert np.asarray(bright[1]).mean() < 0.6 * np.asarray(bright[0]).mean()
+
+
+# ----------------------------------------------------------------------------------------- held out
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_test_split_is_held_out_by_the_colour_shape_rule(task):
+    w = ShapesWorld(2)
+    train, test = w.examples(task, "pair", 60, "train"), w.examples(task, "pair", 60, "test")
+    for ex in train:
+        for spec in ex.spec.values():
+            assert not combos(spec) & HELD_OUT, spec
+    for ex in test:
+        assert combos(ex.spec["prompt"]) & HELD_OUT, ex.spec["prompt"]
+    train_items = {(e.item.prompt, _key(e.item.media)) for e in train}
+    assert not train_items & {(e.item.prompt, _key(e.item.media)) for e in test}
+    if task.is_generation:  # the captions themselves never repeat across splits
+        assert not {e.item.prompt for e in train} & {e.item.prompt for e in test}
+    test_cands = w.candidate_specs(task, 10, split="test")
+    assert combos(test_cands[0]) & HELD_OUT
+
+
+# ---------------------------------------------------------------------------------------- candidates
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_candidates_for_one_prompt_have_a_spread(task):
+    w = ShapesWorld(4)
+    for _ in range(3):
+        prompt, media, cands, scores, details = w.candidates(task, 10)
+        assert len(cands) == len(scores) == len(details) == 10
+        assert len(set(scores)) >= 2
+        assert isinstance(prompt, str) and prompt
+        if task.is_generation:
+            assert media is None
+            assert all(isinstance(c, list if task.is_video else Image.Image) for c in cands)
+        else:
+            assert media is not None and all(isinstance(c, str) for c in cands)
+        PointItem(task, prompt, cands[0], media)  # the records validate
+    for _ in range(15):  # with two candidates equal scores are common: the spread must be enforced
+        assert len(set(w.candidates(task, 2).scores)) == 2

@@ -1,0 +1,1076 @@
+"""The shapes world: a seeded procedural world with exact ground truth for all four reward tasks.
+
+Why it exists: a tiny reward model must learn from scratch on a CPU, and benchmarks and DPO need an oracle
+that is right by construction. Every prompt and candidate is a small frozen *spec*; media are rendered
+from the spec and the oracle scores the spec, so a label can never disagree with what was drawn.
+Solid saturated colours on a plain light background, large shapes and a tiny vocabulary keep it learnable.
+
+Tasks and oracles (scales as in the v1 protocol):
+- image_gen (1–5): caption "a red circle above a blue square" or "two green triangles"; the score is
+  1 + 4·(fraction of caption elements generated), rounded, minus a quality penalty (0/1/2 for no, mild or
+  strong blur/noise/artefacts), clipped to 1–5. Elements are [(name, type, 0|1)] for the target text.
+- image_und (0–100): a question about the image; an answer is right (100), hedged between a right and a
+  wrong value (50) or wrong (15); a false extra claim ("There is also a ...") costs 40, floor 0.
+- video_gen (1–10): caption "a green triangle moving left [slowly|quickly]"; five VideoFeedback dimensions
+  1–4 and final = 10 − 2·(4−alignment) − (4−visual) − (4−temporal) − (4−factual) − ⌊(4−dynamic)/2⌋,
+  clipped to 1–10 (alignment counts double; dynamic degree only penalises a static clip).
+- video_und (1–5): motion direction/speed, order of appearance, change of colour or shape; graded answers
+  (see `_video_und_score`).
+
+Held-out rule (documented in `HELD_OUT`): four colour×shape combinations, one per shape and colour, are
+reserved for the test split. In the train split none of them appears anywhere — not in a caption or
+question, not in any rendered object (prompt media or candidate, before or after a mid-clip change), not in
+an answer's extra claim. In the test split every prompt (caption, or question + shared media) contains at
+least one of them. So no test prompt can equal a train prompt, for any seed, and `combos(spec)` checks it.
+Streams are seeded from (seed, split, task, kind), so each split is deterministic on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
+
+from unireward.tasks import Mode, Outcome, PairItem, PointItem, Task
+
+Split = Literal["train", "test"]
+SPLITS: tuple[str, ...] = ("train", "test")
+
+BACKGROUND = (235, 235, 235)
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 20, 20),
+    "green": (20, 160, 40),
+    "blue": (30, 60, 230),
+    "yellow": (240, 200, 0),
+    "purple": (140, 40, 180),
+    "cyan": (0, 190, 210),
+}
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
+PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles", "cross": "crosses"}
+RELATIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
+COUNT_WORDS = {0: "no", 1: "one", 2: "two", 3: "three"}
+DIRECTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+# Travel over the whole clip as a fraction of the image side (independent of the frame count).
+SPEEDS: dict[str, float] = {"slow": 0.25, "fast": 0.55}
+ADVERBS = {"slow": "slowly", "fast": "quickly"}
+# Test-only colour×shape combinations: a Latin pattern, so every colour and shape is still seen in train.
+HELD_OUT: frozenset[tuple[str, str]] = frozenset(
+    {("yellow", "circle"), ("purple", "square"), ("cyan", "triangle"), ("red", "cross")}
+)
+VIDEO_DIMENSIONS: tuple[str, ...] = (
+    "visual quality",
+    "temporal consistency",
+    "dynamic degree",
+    "text-to-video alignment",
+    "factual consistency",
+)
+IMAGE_QUESTIONS: tuple[str, ...] = ("colour", "count", "relation", "shape")
+VIDEO_QUESTIONS: tuple[str, ...] = ("direction", "order", "change")
+TIE_RATE = 0.12  # share of generation pairs drawn as true ties (equal oracle scores)
+_EPS = 1e-9
+
+
+def scale(task: Task | str) -> tuple[float, float]:
+    """(lowest, highest) oracle point score of `task`: the v1 protocol's scale, read from the protocol."""
+    from unireward.protocols import get_protocol
+
+    return get_protocol("v1").scale(Task.parse(task))
+
+
+# ---------------------------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class Obj:
+    """A solid shape. Coordinates and size are fractions of the image side, so any resolution works."""
+
+    colour: str
+    shape: str
+    x: float  # centre, 0 = left edge
+    y: float  # centre, 0 = top edge
+    size: float = 0.3  # diameter
+
+    @property
+    def combo(self) -> tuple[str, str]:
+        return (self.colour, self.shape)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """A scene plus quality degradations, each with a severity in [0, 1] (0.5 mild, 1 strong)."""
+
+    objects: tuple[Obj, ...]
+    blur: float = 0.0
+    noise: float = 0.0
+    artefacts: float = 0.0
+    seed: int = 0  # for the noise and artefact pixels
+
+
+@dataclass(frozen=True)
+class Track:
+    """One object moving in a straight line. Times are fractions of the clip (0 first frame, 1 last)."""
+
+    obj: Obj  # colour, shape and position at t = 0
+    direction: str = "right"
+    travel: float = 0.0  # distance covered over the clip; 0 = static
+    appear: float = 0.0  # invisible before this time
+    change_at: float | None = None  # from this time on, change_colour / change_shape apply
+    change_colour: str | None = None
+    change_shape: str | None = None
+
+    def at(self, t: float) -> Obj | None:
+        if t + _EPS < self.appear:
+            return None
+        dx, dy = DIRECTIONS[self.direction]
+        colour, shape = self.obj.colour, self.obj.shape
+        if self.change_at is not None and t + _EPS >= self.change_at:
+            colour, shape = self.change_colour or colour, self.change_shape or shape
+        d = self.travel * t
+        return Obj(colour, shape, self.obj.x + dx * d, self.obj.y + dy * d, self.obj.size)
+
+    @property
+    def speed(self) -> str | None:
+        """ "slow" / "fast", or None when static."""
+        if self.travel <= _EPS:
+            return None
+        return "slow" if self.travel < (SPEEDS["slow"] + SPEEDS["fast"]) / 2 else "fast"
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """Tracks plus defects: flicker at some times ("drop" = background-only frame, "bright" = brightness
+    jump) and per-frame blur / noise severities."""
+
+    tracks: tuple[Track, ...]
+    flicker: tuple[float, ...] = ()
+    flicker_kind: str = "drop"
+    blur: float = 0.0
+    noise: float = 0.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Caption:
+    """image_gen prompt: `kind` "relation" (a <relation> b) or "count" (`count` objects like a)."""
+
+    kind: str
+    a: tuple[str, str]
+    relation: str | None = None
+    b: tuple[str, str] | None = None
+    count: int = 1
+
+    @property
+    def text(self) -> str:
+        if self.kind == "relation":
+            return f"a {' '.join(self.a)} {self.relation} a {' '.join(self.b)}"
+        colour, shape = self.a
+        return f"{COUNT_WORDS[self.count]} {colour} {shape if self.count == 1 else PLURALS[shape]}"
+
+
+@dataclass(frozen=True)
+class VideoCaption:
+    """video_gen prompt; `speed` None means the caption says nothing about speed."""
+
+    colour: str
+    shape: str
+    direction: str
+    speed: str | None = None
+
+    @property
+    def text(self) -> str:
+        tail = f" {ADVERBS[self.speed]}" if self.speed else ""
+        return f"a {self.colour} {self.shape} moving {self.direction}{tail}"
+
+
+@dataclass(frozen=True)
+class Question:
+    """An understanding question. `colour`/`shape` name the subject (either may be None where the question
+    identifies it by the other), `other` the second object, `attr` the attribute asked to change."""
+
+    kind: str
+    colour: str | None = None
+    shape: str | None = None
+    other: tuple[str, str] | None = None
+    attr: str | None = None
+
+    @property
+    def text(self) -> str:
+        k, c, s = self.kind, self.colour, self.shape
+        if k == "colour":
+            return f"What colour is the {s}?"
+        if k == "count":
+            return f"How many {PLURALS[s]} are there?"
+        if k == "relation":
+            return f"Where is the {c} {s} relative to the {' '.join(self.other)}?"
+        if k == "shape":
+            return f"What shape is the {c} object?"
+        if k == "direction":
+            return f"Which direction does the {c} {s} move?"
+        if k == "order":
+            return f"Which appears first, the {c} {s} or the {' '.join(self.other)}?"
+        if k == "change":
+            if self.attr == "colour":
+                return f"Does the {s} change colour?"
+            return f"Does the {c} object change shape?"
+        raise ValueError(f"unknown question kind {k!r}")
+
+
+@dataclass(frozen=True)
+class UndPrompt:
+    """Understanding prompt: the shared media (ImageSpec or VideoSpec) and the question about it."""
+
+    media: ImageSpec | VideoSpec
+    question: Question
+
+    @property
+    def text(self) -> str:
+        return self.question.text
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A candidate answer. `main` is the core claim (a colour, count, relation, shape, direction or "none",
+    "a"/"b"/"same" for order, "yes"/"no" for change); `hedge` an alternative offered with it ("red or
+    blue"); `detail` a secondary claim (speed, or the colour/shape after a change); `extra` an added claim
+    that a (colour, shape) object is present."""
+
+    main: Any
+    hedge: Any = None
+    detail: str | None = None
+    extra: tuple[str, str] | None = None
+
+
+PromptSpec = Caption | VideoCaption | UndPrompt
+CandidateSpec = ImageSpec | VideoSpec | Answer
+
+
+def combos(spec: Any) -> set[tuple[str, str]]:
+    """Every colour×shape combination a spec names or draws (the held-out rule is checked on this)."""
+    if isinstance(spec, Obj):
+        return {spec.combo}
+    if isinstance(spec, ImageSpec):
+        return {o.combo for o in spec.objects}
+    if isinstance(spec, Track):
+        return {spec.obj.combo, spec.at(1.0).combo}
+    if isinstance(spec, VideoSpec):
+        return set().union(*(combos(t) for t in spec.tracks))
+    if isinstance(spec, Caption):
+        return {spec.a} | ({spec.b} if spec.b else set())
+    if isinstance(spec, VideoCaption):
+        return {(spec.colour, spec.shape)}
+    if isinstance(spec, Question):
+        out = {spec.other} if spec.other else set()
+        return out | ({(spec.colour, spec.shape)} if spec.colour and spec.shape else set())
+    if isinstance(spec, UndPrompt):
+        return combos(spec.media) | combos(spec.question)
+    if isinstance(spec, Answer):
+        return {spec.extra} if spec.extra else set()
+    raise TypeError(f"not a shapes-world spec: {type(spec).__name__}")
+
+
+# ------------------------------------------------------------------------------------------ rendering
+
+
+def _draw_obj(draw: ImageDraw.ImageDraw, o: Obj, size: int) -> None:
+    cx, cy, r = o.x * size, o.y * size, o.size * size / 2
+    fill = COLOURS[o.colour]
+    if o.shape == "circle":
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    elif o.shape == "square":
+        h = r * 0.85  # a slightly smaller box so the square's area is close to the circle's
+        draw.rectangle([cx - h, cy - h, cx + h, cy + h], fill=fill)
+    elif o.shape == "triangle":
+        draw.polygon([(cx, cy - r), (cx - r, cy + 0.75 * r), (cx + r, cy + 0.75 * r)], fill=fill)
+    elif o.shape == "cross":
+        w = 0.35 * r
+        draw.rectangle([cx - r, cy - w, cx + r, cy + w], fill=fill)
+        draw.rectangle([cx - w, cy - r, cx + w, cy + r], fill=fill)
+    else:
+        raise ValueError(f"unknown shape {o.shape!r}; choose one of {SHAPES}")
+
+
+def _degrade(img: Image.Image, blur: float, noise: float, artefacts: float, seed: int) -> Image.Image:
+    size = img.width
+    if blur > 0:
+        img = img.filter(ImageFilter.GaussianBlur(radius=blur * size / 20))
+    if noise <= 0 and artefacts <= 0:
+        return img
+    rng = np.random.default_rng(seed)
+    arr = np.asarray(img, dtype=np.float32).copy()
+    if artefacts > 0:
+        # Corrupted blocks: a coarse random-colour mosaic, which cannot be mistaken for a solid shape.
+        side = max(4, size // 7)
+        for _ in range(max(1, round(artefacts * 5))):
+            x0, y0 = (int(v) for v in rng.integers(0, size - side, 2))
+            cells = rng.integers(0, 256, (side // 2 + 1, side // 2 + 1, 3))
+            arr[y0 : y0 + side, x0 : x0 + side] = np.repeat(np.repeat(cells, 2, 0), 2, 1)[:side, :side]
+    if noise > 0:
+        arr += rng.normal(0.0, noise * 50.0, arr.shape)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def render_image(spec: ImageSpec, size: int = 64) -> Image.Image:
+    """Draw the scene (objects in order, later on top) and apply blur, then artefacts, then noise."""
+    img = Image.new("RGB", (size, size), BACKGROUND)
+    draw = ImageDraw.Draw(img)
+    for o in spec.objects:
+        _draw_obj(draw, o, size)
+    return _degrade(img, spec.blur, spec.noise, spec.artefacts, spec.seed)
+
+
+def frame_times(num_frames: int) -> list[float]:
+    return [k / (num_frames - 1) for k in range(num_frames)] if num_frames > 1 else [0.0]
+
+
+def render_video(spec: VideoSpec, num_frames: int = 8, size: int = 64) -> list[Image.Image]:
+    """Render `num_frames` frames evenly spaced over the clip; flicker times map to the nearest frame."""
+    flick = {round(f * (num_frames - 1)) for f in spec.flicker}
+    frames = []
+    for k, t in enumerate(frame_times(num_frames)):
+        objs = tuple(o for tr in spec.tracks if (o := tr.at(t)) is not None)
+        if k in flick and spec.flicker_kind == "drop":
+            objs = ()
+        img = render_image(ImageSpec(objs, spec.blur, spec.noise, 0.0, spec.seed + k), size)
+        if k in flick and spec.flicker_kind == "bright":
+            img = ImageEnhance.Brightness(img).enhance(0.4)
+        frames.append(img)
+    return frames
+
+
+def render_media(spec: ImageSpec | VideoSpec, image_size: int = 64, num_frames: int = 8) -> Any:
+    """A PIL image for an ImageSpec, a list of PIL frames for a VideoSpec."""
+    if isinstance(spec, VideoSpec):
+        return render_video(spec, num_frames, image_size)
+    return render_image(spec, image_size)
+
+
+# ------------------------------------------------------------------------------------------- oracles
+
+
+def _half_up(x: float) -> int:
+    return int(math.floor(x + 0.5 + _EPS))
+
+
+def quality_level(*severities: float) -> int:
+    """0 clean, 1 mild (severity ~0.5), 2 strong (severity ~1)."""
+    return min(2, _half_up(2 * max(severities, default=0.0)))
+
+
+def relation_of(a: Obj, b: Obj) -> str:
+    """Where a is relative to b, by the dominant axis of their displacement (y grows downwards)."""
+    dx, dy = b.x - a.x, b.y - a.y
+    if abs(dx) >= abs(dy):
+        return "left of" if dx > 0 else "right of"
+    return "above" if dy > 0 else "below"
+
+
+def image_elements(cap: Caption, spec: ImageSpec) -> list[tuple[str, str, int]]:
+    """The caption's key elements and whether the image generated each (EvalMuse-style targets)."""
+    objs = spec.objects
+    if cap.kind == "relation":
+        has_a = [o for o in objs if o.combo == cap.a]
+        has_b = [o for o in objs if o.combo == cap.b]
+        rel = any(relation_of(a, b) == cap.relation for a in has_a for b in has_b if a is not b)
+        return [
+            (" ".join(cap.a), "object", int(bool(has_a))),
+            (" ".join(cap.b), "object", int(bool(has_b))),
+            (cap.relation, "relation", int(rel)),
+        ]
+    colour, shape = cap.a
+    name = f"{colour} {shape if cap.count == 1 else PLURALS[shape]}"
+    # The count is of the caption's shape ("two triangles"), so a right count in a wrong colour still counts.
+    n_shape = sum(o.shape == shape for o in objs)
+    has = any(o.combo == cap.a for o in objs)
+    return [(name, "object", int(has)), (COUNT_WORDS[cap.count], "count", int(n_shape == cap.count))]
+
+
+def _image_gen_score(cap: Caption, spec: ImageSpec) -> tuple[float, dict]:
+    elements = image_elements(cap, spec)
+    frac = sum(v for _, _, v in elements) / len(elements)
+    penalty = quality_level(spec.blur, spec.noise, spec.artefacts)
+    return float(min(5, max(1, _half_up(1 + 4 * frac) - penalty))), {"elements": elements}
+
+
+def _changes(track: Track) -> tuple[bool, bool]:
+    end = track.at(1.0)
+    return end.colour != track.obj.colour, end.shape != track.obj.shape
+
+
+def video_dimensions(cap: VideoCaption, spec: VideoSpec) -> dict[str, int]:
+    """The five VideoFeedback dimensions (1–4) of a video for a caption; the subject is the first track."""
+    if not spec.tracks:
+        return dict(
+            zip(VIDEO_DIMENSIONS, (4 - quality_level(spec.blur, spec.noise), 1, 1, 1, 1), strict=True)
+        )
+    subject = spec.tracks[0]
+    colour_changed = any(_changes(t)[0] for t in spec.tracks)
+    shape_changed = any(_changes(t)[1] for t in spec.tracks)
+    flicker = 0 if not spec.flicker else (1 if len(spec.flicker) == 1 else 2)
+    moving = subject.travel > _EPS
+    elements = [
+        subject.obj.colour == cap.colour,
+        subject.obj.shape == cap.shape,
+        moving and subject.direction == cap.direction,
+    ]
+    if cap.speed:
+        elements.append(subject.speed == cap.speed)
+    dropped = bool(spec.flicker) and spec.flicker_kind == "drop"
+    values = (
+        4 - quality_level(spec.blur, spec.noise),
+        max(1, 4 - flicker - 2 * (colour_changed or shape_changed)),
+        {None: 1, "slow": 3, "fast": 4}[subject.speed],
+        1 + _half_up(3 * sum(elements) / len(elements)),
+        max(1, 4 - dropped - 2 * colour_changed - 2 * shape_changed),
+    )
+    return dict(zip(VIDEO_DIMENSIONS, values, strict=True))
+
+
+def video_final(dims: dict[str, int]) -> int:
+    """Final 1–10 from the dimensions: alignment deficits count double, dynamic degree only when static."""
+    vq, tc, dd, ta, fc = (dims[k] for k in VIDEO_DIMENSIONS)
+    return min(10, max(1, 10 - 2 * (4 - ta) - (4 - vq) - (4 - tc) - (4 - fc) - (4 - dd) // 2))
+
+
+def _video_gen_score(cap: VideoCaption, spec: VideoSpec) -> tuple[float, dict]:
+    dims = video_dimensions(cap, spec)
+    return float(video_final(dims)), {"dimensions": dims}
+
+
+def _find(media: ImageSpec | VideoSpec, colour: str | None, shape: str | None) -> list:
+    """Objects (images) or tracks (videos, by their first-frame look) matching the given attributes."""
+    items = media.objects if isinstance(media, ImageSpec) else media.tracks
+    look = (lambda o: o) if isinstance(media, ImageSpec) else (lambda t: t.obj)
+    return [i for i in items if colour in (None, look(i).colour) and shape in (None, look(i).shape)]
+
+
+def und_truth(prompt: UndPrompt) -> tuple[frozenset, str | None]:
+    """(acceptable main answers, true detail) for a question about its media."""
+    q, m = prompt.question, prompt.media
+    if q.kind == "colour":
+        return frozenset(o.colour for o in _find(m, None, q.shape)), None
+    if q.kind == "count":
+        return frozenset({len(_find(m, None, q.shape))}), None
+    if q.kind == "shape":
+        return frozenset(o.shape for o in _find(m, q.colour, None)), None
+    if q.kind == "relation":
+        a, b = _find(m, q.colour, q.shape), _find(m, *q.other)
+        return frozenset({relation_of(a[0], b[0])} if a and b else ()), None
+    if q.kind == "direction":
+        tracks = _find(m, q.colour, q.shape)
+        if not tracks:
+            return frozenset(), None
+        t = tracks[0]
+        return frozenset({t.direction if t.speed else "none"}), t.speed
+    if q.kind == "order":
+        a, b = _find(m, q.colour, q.shape), _find(m, *q.other)
+        if not (a and b):
+            return frozenset(), None
+        da = a[0].appear - b[0].appear
+        return frozenset({"same" if abs(da) < _EPS else ("a" if da < 0 else "b")}), None
+    if q.kind == "change":
+        tracks = _find(m, q.colour, q.shape)
+        if not tracks:
+            return frozenset(), None
+        t = tracks[0]
+        changed = _changes(t)[0 if q.attr == "colour" else 1]
+        return frozenset({"yes" if changed else "no"}), getattr(t.at(1.0), q.attr)
+    raise ValueError(f"unknown question kind {q.kind!r}")
+
+
+def _extra_ok(prompt: UndPrompt, answer: Answer) -> bool:
+    return answer.extra is None or answer.extra in combos(prompt.media)
+
+
+def _image_und_score(prompt: UndPrompt, answer: Answer) -> float:
+    truth, _ = und_truth(prompt)
+    if answer.hedge is None:
+        base = 100 if answer.main in truth else 15
+    else:
+        base = 50 if (answer.main in truth or answer.hedge in truth) else 15
+    return float(max(0, base - (0 if _extra_ok(prompt, answer) else 40)))
+
+
+def _video_und_score(prompt: UndPrompt, answer: Answer) -> float:
+    """Order: right 5, "same time" when not 2, wrong 1. Direction/change: right with a right detail (speed,
+    colour/shape after) 5, right without detail 4, right with a wrong detail 3, wrong with a right detail 2,
+    wrong 1. A false extra claim costs 2 (floor 1)."""
+    truth, detail = und_truth(prompt)
+    right = answer.main in truth
+    if prompt.question.kind == "order":
+        base = 5 if right else (2 if answer.main == "same" else 1)
+    elif right:
+        base = 4 if answer.detail is None else (5 if answer.detail == detail else 3)
+    else:
+        base = 2 if (answer.detail is not None and answer.detail == detail) else 1
+    return float(max(1, base - (0 if _extra_ok(prompt, answer) else 2)))
+
+
+def oracle(task: Task | str, prompt: PromptSpec, candidate: CandidateSpec) -> tuple[float, dict]:
+    """(score on `scale(task)`, details for targets: {"elements": ...}, {"dimensions": ...} or {})."""
+    task = Task.parse(task)
+    if task == Task.IMAGE_GEN:
+        return _image_gen_score(prompt, candidate)
+    if task == Task.VIDEO_GEN:
+        return _video_gen_score(prompt, candidate)
+    if task == Task.IMAGE_UND:
+        return _image_und_score(prompt, candidate), {}
+    return _video_und_score(prompt, candidate), {}
+
+
+def oracle_score(task: Task | str, prompt: PromptSpec, candidate: CandidateSpec) -> float:
+    """The exact score of any candidate spec for any prompt spec the world draws."""
+    return oracle(task, prompt, candidate)[0]
+
+
+def outcome(score_a: float, score_b: float) -> Outcome:
+    return "A" if score_a > score_b else ("B" if score_b > score_a else "tie")
+
+
+# ----------------------------------------------------------------------------------------- answer text
+
+
+def _count_phrase(n: int, shape: str) -> str:
+    return f"{COUNT_WORDS.get(n, str(n))} {shape if n == 1 else PLURALS[shape]}"
+
+
+def answer_text(question: Question, answer: Answer) -> str:
+    """A short sentence stating the answer spec."""
+    q, a = question, answer
+    main, hedge = a.main, a.hedge
+    if q.kind == "colour":
+        text = f"The {q.shape} is {main}{f' or {hedge}' if hedge else ''}."
+    elif q.kind == "count":
+        if hedge is None:
+            verb = "is" if main == 1 else "are"
+            text = f"There {verb} {_count_phrase(main, q.shape)}."
+        else:
+            text = f"There are {COUNT_WORDS[main]} or {COUNT_WORDS[hedge]} {PLURALS[q.shape]}."
+    elif q.kind == "relation":
+        text = f"The {q.colour} {q.shape} is {main}{f' or {hedge}' if hedge else ''} the {' '.join(q.other)}."
+    elif q.kind == "shape":
+        text = f"The {q.colour} object is a {main}{f' or a {hedge}' if hedge else ''}."
+    elif q.kind == "direction":
+        subject = f"The {q.colour} {q.shape}"
+        if main == "none":
+            text = f"{subject} does not move."
+        else:
+            text = f"{subject} moves {main}{f' {ADVERBS[a.detail]}' if a.detail else ''}."
+    elif q.kind == "order":
+        names = {"a": f"{q.colour} {q.shape}", "b": " ".join(q.other)}
+        text = "They appear at the same time." if main == "same" else f"The {names[main]} appears first."
+    elif q.kind == "change":
+        art = "" if q.attr == "colour" else "a "
+        if main == "yes":
+            into = "into a " if q.attr == "shape" else ""
+            text = f"Yes, it changes {q.attr}." if a.detail is None else f"Yes, it turns {into}{a.detail}."
+        else:
+            text = "No, it does not." if a.detail is None else f"No, it stays {art}{a.detail}."
+    else:
+        raise ValueError(f"unknown question kind {q.kind!r}")
+    if a.extra:
+        text += f" There is also a {' '.join(a.extra)}."
+    return text
+
+
+# ------------------------------------------------------------------------------------------- sampling
+
+
+class _Draw:
+    """A seeded stream for one (seed, split, task, kind) plus the sampling helpers used by every task."""
+
+    def __init__(self, rng: np.random.Generator, split: str, num_frames: int) -> None:
+        self.rng, self.split, self.num_frames, self.count = rng, split, num_frames, 0
+
+    def pick(self, seq: Any, weights: list[float] | None = None) -> Any:
+        seq = list(seq)
+        if weights is None:
+            return seq[int(self.rng.integers(len(seq)))]
+        p = np.asarray(weights, dtype=float)
+        return seq[int(self.rng.choice(len(seq), p=p / p.sum()))]
+
+    def chance(self, p: float) -> bool:
+        return bool(self.rng.random() < p)
+
+    def uniform(self, lo: float, hi: float) -> float:
+        return float(self.rng.uniform(lo, hi))
+
+    def seed(self) -> int:
+        return int(self.rng.integers(2**31 - 1_000))
+
+    def size(self) -> float:
+        return self.uniform(0.26, 0.32)
+
+    def colours(self, n: int) -> list[str]:
+        return [str(c) for c in self.rng.permutation(list(COLOURS))[:n]]
+
+    def prompt_ok(self, spec: Any) -> bool:
+        held = bool(combos(spec) & HELD_OUT)
+        return held if self.split == "test" else not held
+
+    def candidate_ok(self, spec: Any) -> bool:
+        return self.split == "test" or not combos(spec) & HELD_OUT
+
+    def quality(self, kinds: tuple[str, ...] = ("blur", "noise", "artefacts")) -> dict[str, float]:
+        if self.chance(0.6):
+            return {}
+        return {self.pick(kinds): self.pick((0.5, 1.0))}
+
+    def pair_positions(self, relation: str, sa: float, sb: float) -> tuple[tuple[float, float], ...]:
+        """Centres for a and b with a clearly `relation` b (main-axis gap ≥ 0.42, small perpendicular
+        offset), so the relation is unambiguous in pixels too."""
+        sep, off = self.uniform(0.42, 0.55), self.uniform(-0.08, 0.08)
+        slack = 0.5 - 0.03 - 0.16 - sep / 2
+        mid, perp = 0.5 + self.uniform(-slack, slack), self.uniform(0.27, 0.73)
+        sign = -1 if relation in ("left of", "above") else 1
+        a, b = (mid + sign * sep / 2, perp + off / 2), (mid - sign * sep / 2, perp - off / 2)
+        if relation in ("above", "below"):
+            a, b = a[::-1], b[::-1]
+        return a, b
+
+    def free_positions(self, sizes: list[float]) -> list[tuple[float, float]]:
+        """Non-overlapping centres, all objects inside the frame (rejection sampling)."""
+        while True:
+            pts: list[tuple[float, float]] = []
+            for s in sizes:
+                for _ in range(100):
+                    lo, hi = s / 2 + 0.03, 1 - s / 2 - 0.03
+                    p = (self.uniform(lo, hi), self.uniform(lo, hi))
+                    # zip stops at the points placed so far
+                    if all(math.dist(p, q) >= (s + t) / 2 + 0.05 for q, t in zip(pts, sizes, strict=False)):
+                        pts.append(p)
+                        break
+            if len(pts) == len(sizes):
+                return pts
+
+    def start(self, direction: str, travel: float, size: float) -> tuple[float, float]:
+        """A start centre from which the whole path stays inside the frame."""
+        lo, hi = size / 2 + 0.03, 1 - size / 2 - 0.03
+        dx, dy = DIRECTIONS[direction]
+        x = self.uniform(lo + travel * (dx < 0), hi - travel * (dx > 0))
+        y = self.uniform(lo + travel * (dy < 0), hi - travel * (dy > 0))
+        return x, y
+
+    def time(self, lo_frame: int, hi_frame: int) -> float:
+        """A time that falls exactly on a frame index in [lo_frame, hi_frame]."""
+        return int(self.rng.integers(lo_frame, hi_frame + 1)) / (self.num_frames - 1)
+
+    def track(self, colour: str, shape: str, **kw: Any) -> Track:
+        direction, speed = self.pick(DIRECTIONS), self.pick(SPEEDS)
+        size = self.size()
+        x, y = self.start(direction, SPEEDS[speed], size)
+        return Track(Obj(colour, shape, x, y, size), direction, SPEEDS[speed], **kw)
+
+
+def _other(dr: _Draw, values: Any, *exclude: Any) -> Any:
+    return dr.pick([v for v in values if v not in exclude])
+
+
+# image_gen -------------------------------------------------------------------------------------------
+
+
+def _image_gen_prompt(dr: _Draw) -> Caption:
+    if dr.chance(0.5):
+        ca, cb = dr.colours(2)
+        return Caption("relation", (ca, dr.pick(SHAPES)), dr.pick(RELATIONS), (cb, dr.pick(SHAPES)))
+    return Caption("count", (dr.pick(COLOURS), dr.pick(SHAPES)), count=dr.pick((1, 2, 3)))
+
+
+def _image_gen_candidate(dr: _Draw, cap: Caption) -> ImageSpec:
+    if cap.kind == "relation":
+        err = dr.pick(
+            ("none", "colour", "shape", "relation", "missing", "both"), [0.32, 0.12, 0.12, 0.2, 0.12, 0.12]
+        )
+        looks, rel = [list(cap.a), list(cap.b)], cap.relation
+        which = (
+            [0, 1] if err == "both" else [dr.pick((0, 1))] if err in ("colour", "shape", "missing") else []
+        )
+        for i in which:
+            if err == "colour" or (err == "both" and dr.chance(0.5)):
+                looks[i][0] = _other(dr, COLOURS, cap.a[0], cap.b[0])
+            elif err != "missing":
+                looks[i][1] = _other(dr, SHAPES, looks[i][1])
+        if err == "relation":
+            rel = _other(dr, RELATIONS, rel)
+        sizes = [dr.size(), dr.size()]
+        pos = dr.pair_positions(rel, *sizes)
+        objs = [Obj(c, s, *p, z) for (c, s), p, z in zip(looks, pos, sizes, strict=True)]
+        if err == "missing":
+            objs.pop(which[0])
+    else:
+        err = dr.pick(("none", "colour", "shape", "count", "missing"), [0.35, 0.15, 0.15, 0.2, 0.15])
+        (colour, shape), n = cap.a, cap.count
+        if err == "colour":
+            colour = _other(dr, COLOURS, colour)
+        elif err == "shape":
+            shape = _other(dr, SHAPES, shape)
+        elif err == "count":
+            n = _other(dr, (1, 2, 3), n)
+        elif err == "missing":
+            n = 0
+        sizes = [dr.size() for _ in range(n)]
+        objs = [
+            Obj(colour, shape, x, y, s) for (x, y), s in zip(dr.free_positions(sizes), sizes, strict=True)
+        ]
+    return ImageSpec(tuple(objs), **dr.quality(), seed=dr.seed())
+
+
+# image_und -------------------------------------------------------------------------------------------
+
+
+def _image_und_prompt(dr: _Draw) -> UndPrompt | None:
+    kind = dr.pick(IMAGE_QUESTIONS)
+    if kind == "relation":
+        ca, cb = dr.colours(2)
+        sa, sb = dr.pick(SHAPES), dr.pick(SHAPES)
+        sizes = [dr.size(), dr.size()]
+        pa, pb = dr.pair_positions(dr.pick(RELATIONS), *sizes)
+        objs = (Obj(ca, sa, *pa, sizes[0]), Obj(cb, sb, *pb, sizes[1]))
+        return UndPrompt(ImageSpec(objs), Question("relation", ca, sa, other=(cb, sb)))
+    if kind == "count":
+        target, k = dr.pick(SHAPES), dr.pick((1, 2, 3))
+        shapes = [target] * k + [_other(dr, SHAPES, target) for _ in range(dr.pick(range(4 - k)))]
+    else:
+        shapes = [dr.pick(SHAPES) for _ in range(dr.pick((1, 2, 3)))]
+    shapes = [str(s) for s in dr.rng.permutation(shapes)]
+    colours, sizes = dr.colours(len(shapes)), [dr.size() for _ in shapes]
+    places = zip(colours, shapes, dr.free_positions(sizes), sizes, strict=True)
+    objs = tuple(Obj(c, s, x, y, z) for c, s, (x, y), z in places)
+    if kind == "count":
+        q = Question("count", shape=target)
+    elif kind == "shape":
+        q = Question("shape", colour=dr.pick(colours))
+    else:
+        unique = [s for s in shapes if shapes.count(s) == 1]
+        if not unique:
+            return None  # no shape to ask the colour of without ambiguity: redraw
+        q = Question("colour", shape=dr.pick(unique))
+    return UndPrompt(ImageSpec(objs), q)
+
+
+_ANSWER_VALUES = {
+    "colour": tuple(COLOURS),
+    "count": (1, 2, 3),
+    "relation": RELATIONS,
+    "shape": SHAPES,
+    "direction": (*DIRECTIONS, "none"),
+    "order": ("a", "b", "same"),
+    "change": ("yes", "no"),
+}
+
+
+def _answer(dr: _Draw, prompt: UndPrompt) -> Answer:
+    """A right, partly right or wrong answer: a right/wrong main claim, maybe a hedge (images), maybe a
+    right/wrong detail (direction/change), maybe a true/false extra claim."""
+    q = prompt.question
+    truth, detail_truth = und_truth(prompt)
+    values = _ANSWER_VALUES[q.kind]
+    wrong = [v for v in values if v not in truth]
+    main = dr.pick(sorted(truth, key=str)) if truth and (dr.chance(0.5) or not wrong) else dr.pick(wrong)
+    hedge = detail = extra = None
+    if isinstance(prompt.media, ImageSpec) and dr.chance(0.2):
+        hedge = _other(dr, values, main)
+    if q.kind in ("direction", "change") and main != "none" and dr.chance(0.6):
+        options = (
+            tuple(SPEEDS) if q.kind == "direction" else {"colour": tuple(COLOURS), "shape": SHAPES}[q.attr]
+        )
+        right = detail_truth in options and dr.chance(0.6)
+        detail = detail_truth if right else _other(dr, options, detail_truth)
+    if dr.chance(0.25):
+        present = combos(prompt.media)
+        named = {q.other} | {c for c in present if q.colour in (None, c[0]) and q.shape in (None, c[1])}
+        true_claims = sorted(present - named)
+        if true_claims and dr.chance(0.5):
+            extra = dr.pick(true_claims)
+        else:
+            extra = dr.pick([(c, s) for c in COLOURS for s in SHAPES if (c, s) not in present])
+    return Answer(main, hedge, detail, extra)
+
+
+# video_gen -------------------------------------------------------------------------------------------
+
+
+def _video_gen_prompt(dr: _Draw) -> VideoCaption:
+    speed = dr.pick(SPEEDS) if dr.chance(0.5) else None
+    return VideoCaption(dr.pick(COLOURS), dr.pick(SHAPES), dr.pick(DIRECTIONS), speed)
+
+
+def _video_gen_candidate(dr: _Draw, cap: VideoCaption) -> VideoSpec:
+    errors = ["none", "direction", "colour", "shape", "static"] + (["speed"] if cap.speed else [])
+    err = dr.pick(errors, [0.35] + [0.65 / (len(errors) - 1)] * (len(errors) - 1))
+    colour, shape, direction = cap.colour, cap.shape, cap.direction
+    speed = cap.speed or dr.pick(SPEEDS)
+    if err == "direction":
+        direction = _other(dr, DIRECTIONS, direction)
+    elif err == "colour":
+        colour = _other(dr, COLOURS, colour)
+    elif err == "shape":
+        shape = _other(dr, SHAPES, shape)
+    elif err == "speed":
+        speed = _other(dr, SPEEDS, speed)
+    travel = 0.0 if err == "static" else SPEEDS[speed]
+    size = dr.size()
+    track = Track(Obj(colour, shape, *dr.start(direction, travel, size), size), direction, travel)
+    defect = dr.pick(("none", "blur", "noise", "drop", "bright", "change"), [0.5] + [0.1] * 5)
+    extra: dict[str, Any] = {}
+    last = dr.num_frames - 1
+    if defect in ("blur", "noise"):
+        extra[defect] = dr.pick((0.5, 1.0))
+    elif defect in ("drop", "bright"):
+        frames = dr.rng.choice(np.arange(1, last + 1), size=min(last, dr.pick((1, 3))), replace=False)
+        extra.update(flicker=tuple(sorted(int(k) / last for k in frames)), flicker_kind=defect)
+    elif defect == "change":
+        at = dr.time(max(1, last // 3), max(1, (2 * last) // 3))
+        if dr.chance(0.5):
+            track = replace(track, change_at=at, change_colour=_other(dr, COLOURS, colour))
+        else:
+            track = replace(track, change_at=at, change_shape=_other(dr, SHAPES, shape))
+    return VideoSpec((track,), seed=dr.seed(), **extra)
+
+
+# video_und -------------------------------------------------------------------------------------------
+
+
+def _apart(tracks: list[Track], num_frames: int) -> bool:
+    """True when no two visible objects overlap in any frame."""
+    for t in frame_times(num_frames):
+        objs = [o for tr in tracks if (o := tr.at(t)) is not None]
+        for i, a in enumerate(objs):
+            for b in objs[i + 1 :]:
+                if math.dist((a.x, a.y), (b.x, b.y)) < (a.size + b.size) / 2 + 0.02:
+                    return False
+    return True
+
+
+def _video_und_prompt(dr: _Draw) -> UndPrompt | None:
+    kind = dr.pick(VIDEO_QUESTIONS)
+    n = 2 if kind == "order" else dr.pick((1, 2))
+    colours = dr.colours(n)
+    attr = dr.pick(("colour", "shape")) if kind == "change" else None
+    if attr == "colour":  # asked by shape, so shapes must be unique
+        shapes = [str(s) for s in dr.rng.permutation(SHAPES)[:n]]
+    else:
+        shapes = [dr.pick(SHAPES) for _ in range(n)]
+    tracks = [dr.track(c, s) for c, s in zip(colours, shapes, strict=True)]
+    last = dr.num_frames - 1
+    if kind == "order" and dr.chance(0.8):
+        tracks[1] = replace(tracks[1], appear=dr.time(2, max(2, last // 2)))
+    if kind == "change" and dr.chance(0.5):
+        t0, at = tracks[0], dr.time(max(1, last // 3), max(1, (2 * last) // 3))
+        if attr == "colour":
+            tracks[0] = replace(t0, change_at=at, change_colour=_other(dr, COLOURS, t0.obj.colour))
+        else:
+            tracks[0] = replace(t0, change_at=at, change_shape=_other(dr, SHAPES, t0.obj.shape))
+    if not _apart(tracks, dr.num_frames):
+        return None
+    a = tracks[0].obj
+    if kind == "change":
+        q = Question(
+            "change",
+            colour=a.colour if attr == "shape" else None,
+            shape=a.shape if attr == "colour" else None,
+            attr=attr,
+        )
+    elif kind == "order":
+        order = [t.obj.combo for t in tracks]
+        first, second = order if dr.chance(0.5) else order[::-1]
+        q = Question("order", *first, other=second)
+    else:
+        q = Question("direction", a.colour, a.shape)
+    tracks = [tracks[i] for i in dr.rng.permutation(n)]  # the subject is not always the first track
+    return UndPrompt(VideoSpec(tuple(tracks)), q)
+
+
+# ----------------------------------------------------------------------------------------- the world
+
+
+_PROMPTS = {
+    Task.IMAGE_GEN: _image_gen_prompt,
+    Task.IMAGE_UND: _image_und_prompt,
+    Task.VIDEO_GEN: _video_gen_prompt,
+    Task.VIDEO_UND: _video_und_prompt,
+}
+_CANDIDATES = {
+    Task.IMAGE_GEN: _image_gen_candidate,
+    Task.IMAGE_UND: _answer,
+    Task.VIDEO_GEN: _video_gen_candidate,
+    Task.VIDEO_UND: _answer,
+}
+_MAX_TRIES = 10_000
+
+
+def sample_prompt(task: Task | str, dr: _Draw) -> PromptSpec:
+    """A prompt spec that obeys the split's held-out rule."""
+    task = Task.parse(task)
+    for _ in range(_MAX_TRIES):
+        p = _PROMPTS[task](dr)
+        if p is not None and dr.prompt_ok(p):
+            return p
+    raise RuntimeError(f"could not draw a {task.value} prompt for split {dr.split!r}")
+
+
+def sample_candidate(task: Task | str, dr: _Draw, prompt: PromptSpec) -> CandidateSpec:
+    """A candidate spec with graded errors that obeys the split's held-out rule."""
+    task = Task.parse(task)
+    for _ in range(_MAX_TRIES):
+        c = _CANDIDATES[task](dr, prompt)
+        if dr.candidate_ok(c):
+            return c
+    raise RuntimeError(f"could not draw a {task.value} candidate for split {dr.split!r}")
+
+
+@dataclass
+class PairExample:
+    item: PairItem
+    label: Outcome
+    scores: tuple[float, float]
+    details_a: dict
+    details_b: dict
+    spec: dict = field(default_factory=dict)  # {"prompt": ..., "a": ..., "b": ...}
+
+
+@dataclass
+class PointExample:
+    item: PointItem
+    score: float
+    details: dict
+    spec: dict = field(default_factory=dict)  # {"prompt": ..., "candidate": ...}
+
+
+class CandidateSet(NamedTuple):
+    """n candidates for one prompt; `media` is the shared image/video of understanding tasks."""
+
+    prompt: str
+    media: Any
+    candidates: list
+    scores: list[float]
+    details: list[dict]
+
+
+_KINDS = ("pair", "point", "candidates")
+
+
+class ShapesWorld:
+    """Seeded access to the shapes world. Each (split, task, kind) is its own stream, seeded from
+    (seed, split, task, kind), so draws of one task never shift another's and `examples` is reproducible.
+    """
+
+    def __init__(self, seed: int, image_size: int = 64, num_frames: int = 8) -> None:
+        if seed < 0:
+            raise ValueError("seed must be >= 0")
+        if image_size < 16 or num_frames < 4:
+            raise ValueError("need image_size >= 16 and num_frames >= 4 (order questions need 4 frames)")
+        self.seed, self.image_size, self.num_frames = seed, image_size, num_frames
+        self._streams: dict[tuple, _Draw] = {}
+
+    def _new_stream(self, split: str, task: Task, kind: str) -> _Draw:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+        key = [self.seed, SPLITS.index(split), list(Task).index(task), _KINDS.index(kind)]
+        return _Draw(np.random.default_rng(np.random.SeedSequence(key)), split, self.num_frames)
+
+    def _stream(self, split: str, task: Task, kind: str) -> _Draw:
+        key = (split, task, kind)
+        if key not in self._streams:
+            self._streams[key] = self._new_stream(split, task, kind)
+        return self._streams[key]
+
+    def _render(self, task: Task, prompt: PromptSpec, cand: CandidateSpec) -> Any:
+        if task.is_generation:
+            return render_media(cand, self.image_size, self.num_frames)
+        return answer_text(prompt.question, cand)
+
+    def _shared_media(self, task: Task, prompt: PromptSpec) -> Any:
+        return None if task.is_generation else render_media(prompt.media, self.image_size, self.num_frames)
+
+    def _id(self, dr: _Draw, task: Task, kind: str) -> str:
+        dr.count += 1
+        return f"shapes-{self.seed}-{dr.split}-{task.value}-{kind}-{dr.count - 1}"
+
+    def _pair(self, task: Task, dr: _Draw) -> PairExample:
+        prompt = sample_prompt(task, dr)
+        want_tie = task.is_generation and dr.chance(TIE_RATE)
+        for attempt in range(_MAX_TRIES):
+            if attempt % 200 == 0:  # a rare first score may have no equal: redraw it now and then
+                x = sample_candidate(task, dr, prompt)
+                sx, dx = oracle(task, prompt, x)
+            y = sample_candidate(task, dr, prompt)
+            sy, dy = oracle(task, prompt, y)
+            if (sx == sy) == want_tie:
+                break
+        else:
+            raise RuntimeError(f"could not draw a {task.value} pair")
+        if dr.chance(0.5):
+            (x, sx, dx), (y, sy, dy) = (y, sy, dy), (x, sx, dx)
+        item = PairItem(
+            task,
+            prompt.text,
+            self._render(task, prompt, x),
+            self._render(task, prompt, y),
+            self._shared_media(task, prompt),
+            self._id(dr, task, "pair"),
+        )
+        return PairExample(item, outcome(sx, sy), (sx, sy), dx, dy, {"prompt": prompt, "a": x, "b": y})
+
+    def _point(self, task: Task, dr: _Draw) -> PointExample:
+        prompt = sample_prompt(task, dr)
+        c = sample_candidate(task, dr, prompt)
+        score, details = oracle(task, prompt, c)
+        item = PointItem(
+            task,
+            prompt.text,
+            self._render(task, prompt, c),
+            self._shared_media(task, prompt),
+            self._id(dr, task, "point"),
+        )
+        return PointExample(item, score, details, {"prompt": prompt, "candidate": c})
+
+    def pair_example(self, task: Task | str, split: Split = "train") -> PairExample:
+        """The next pair of the (split, task) stream; the better side is A or B at random."""
+        task = Task.parse(task)
+        return self._pair(task, self._stream(split, task, "pair"))
+
+    def point_example(self, task: Task | str, split: Split = "train") -> PointExample:
+        task = Task.parse(task)
+        return self._point(task, self._stream(split, task, "point"))
+
+    def candidate_specs(
+        self, task: Task | str, n: int = 10, split: Split = "train"
+    ) -> tuple[PromptSpec, list[CandidateSpec]]:
+        """One prompt spec and n candidate specs with a spread of quality (at least two distinct oracle
+        scores when n >= 2), as the paper's pipeline samples 10 candidates per prompt."""
+        task = Task.parse(task)
+        dr = self._stream(split, task, "candidates")
+        prompt = sample_prompt(task, dr)
+        specs = [sample_candidate(task, dr, prompt) for _ in range(n)]
+        for _ in range(_MAX_TRIES):
+            if n < 2 or len({oracle_score(task, prompt, c) for c in specs}) > 1:
+                return prompt, specs
+            specs[-1] = sample_candidate(task, dr, prompt)
+        raise RuntimeError(f"could not draw {n} {task.value} candidates with distinct scores")
+
+    def candidates(self, task: Task | str, n: int = 10, split: Split = "train") -> CandidateSet:
+        """`candidate_specs` rendered: the prompt text, shared media, candidates, oracle scores, details.
+        Both methods advance the same stream; use `candidate_specs` when the specs are needed too."""
+        task = Task.parse(task)
+        prompt, specs = self.candidate_specs(task, n, split)
+        scored = [oracle(task, prompt, c) for c in specs]
+        return CandidateSet(
+            prompt.text,
+            self._shared_media(task, prompt),
+            [self._render(task, prompt, c) for c in specs],
+            [s for s, _ in scored],
+            [d for _, d in scored],
+        )
+
+    def examples(
+        self, task: Task | str, mode: Mode | str, n: int, split: Split = "train"
+    ) -> list[PairExample] | list[PointExample]:
+        """The first n examples of a fresh (seed, split, task, mode) stream: the same list every call, and
+        the same as the first n `pair_example`/`point_example` calls of a new world with this seed."""
+        task, mode = Task.parse(task), Mode(mode)
+        dr = self._new_stream(split, task, mode.value)
+        draw = self._pair if mode == Mode.PAIR else self._point
+        return [draw(task, dr) for _ in range(n)]
