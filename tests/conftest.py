@@ -6,12 +6,17 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ARCHS = ("qwen2_vl", "llava_onevision")
+
+# Tiny models gain nothing from a second thread, and torch's spinning worker threads slow down ~50x
+# when another process shares the cores.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
