@@ -27,8 +27,24 @@ def test_rank_single_pair(tiny_model_dir, tmp_path):
     random_image(1).save(a)
     random_image(2).save(b)
     out = tmp_path / "v.jsonl"
-    result = runner.invoke(app, ["rank", "--task", "image_gen", "--prompt", "a red circle", "--a", str(a),
-                                 "--b", str(b), "--model", tiny_model_dir("qwen2_vl"), "-o", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "rank",
+            "--task",
+            "image_gen",
+            "--prompt",
+            "a red circle",
+            "--a",
+            str(a),
+            "--b",
+            str(b),
+            "--model",
+            tiny_model_dir("qwen2_vl"),
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     row = json.loads(out.read_text())
     assert row["winner"] in ("A", "B", "tie") and abs(sum(row["probs"].values()) - 1) < 1e-6
@@ -44,15 +60,23 @@ def test_rank_jsonl_bad_lines_and_media_fail_alone(tiny_model_dir, tmp_path):
         {"task": "image_gen", "prompt": "a red circle", "a": "a.png", "b": "b.png", "id": "ok-image"},
         "this is not json",
         {"task": "image_gen", "prompt": "a red circle", "a": "broken.png", "b": "b.png", "id": "bad-media"},
-        {"task": "video_und", "prompt": "Which way?", "a": "Left.", "b": "Right.", "media": "v1.mp4", "id": "vu"},
+        {
+            "task": "video_und",
+            "prompt": "Which way?",
+            "a": "Left.",
+            "b": "Right.",
+            "media": "v1.mp4",
+            "id": "vu",
+        },
         {"task": "image_und", "prompt": "What?", "a": "x", "b": "y", "id": "no-media"},
         {"task": "video_gen", "prompt": "a cat", "a": "v1.mp4", "b": "v2.mp4", "id": "vg"},
     ]
     src = tmp_path / "pairs.jsonl"
     src.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
     out = tmp_path / "out.jsonl"
-    result = runner.invoke(app, ["rank", "-i", str(src), "-o", str(out), "--model", tiny_model_dir("qwen2_vl"),
-                                 "--swap"])
+    result = runner.invoke(
+        app, ["rank", "-i", str(src), "-o", str(out), "--model", tiny_model_dir("qwen2_vl"), "--swap"]
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["line"] for r in rows] == [1, 2, 3, 4, 5, 6]  # every input line accounted for, in order
@@ -69,10 +93,15 @@ def test_rank_jsonl_bad_lines_and_media_fail_alone(tiny_model_dir, tmp_path):
 def test_score_jsonl(tiny_model_dir, tmp_path):
     random_image(1).save(tmp_path / "a.png")
     src = tmp_path / "items.jsonl"
-    src.write_text(json.dumps({"task": "image_gen", "prompt": "a red circle", "candidate": "a.png"}) + "\n"
-                   + json.dumps({"task": "image_und", "prompt": "What?", "candidate": "Red.", "media": "a.png"}))
+    src.write_text(
+        json.dumps({"task": "image_gen", "prompt": "a red circle", "candidate": "a.png"})
+        + "\n"
+        + json.dumps({"task": "image_und", "prompt": "What?", "candidate": "Red.", "media": "a.png"})
+    )
     out = tmp_path / "s.jsonl"
-    result = runner.invoke(app, ["score", "-i", str(src), "-o", str(out), "--model", tiny_model_dir("llava_onevision")])
+    result = runner.invoke(
+        app, ["score", "-i", str(src), "-o", str(out), "--model", tiny_model_dir("llava_onevision")]
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert 1 <= rows[0]["value"] <= 5 and 0 <= rows[1]["value"] <= 100
