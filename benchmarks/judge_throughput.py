@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pairs", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--train-steps", type=int, default=120)
-    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    # One thread: a tiny model gains nothing from more, and spinning torch threads slow down badly when
+    # another process shares the cores, which would distort the comparison.
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

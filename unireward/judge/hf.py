@@ -78,6 +78,14 @@ class HFBackend:
                 return tid
         return self.tokenizer.eos_token_id
 
+    def _continuation_ids(self, text: str) -> list[int]:
+        """Token ids of a continuation plus the end-of-turn token (cached: the same few verdict strings
+        recur for every item)."""
+        cache = self.__dict__.setdefault("_continuation_cache", {})
+        if text not in cache:
+            cache[text] = self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.end_token_id]
+        return list(cache[text])
+
     # -- encoding -----------------------------------------------------------------------------------------
 
     def _prompt_text(self, conv: Prepared) -> str:
@@ -127,10 +135,7 @@ class HFBackend:
         """
         if len(batch) != len(continuations):
             raise ValueError("one list of continuations per conversation is required")
-        token_lists = [
-            [self.tokenizer(c, add_special_tokens=False)["input_ids"] + [self.end_token_id] for c in conts]
-            for conts in continuations
-        ]
+        token_lists = [[self._continuation_ids(c) for c in conts] for conts in continuations]
         prefixes = [decisive_prefixes(toks) for toks in token_lists]
         rows: list[tuple[int, list[int]]] = []  # (conversation index, teacher-forced path)
         for i, pref in enumerate(prefixes):
