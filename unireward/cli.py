@@ -290,5 +290,115 @@ def data_shapes(
     typer.echo(export_shapes(out, n, seed=seed, split=split, image_size=image_size, num_frames=num_frames))
 
 
+_BENCH_HELP = """
+Benchmark a reward model on a reward benchmark, or compare two runs.
+
+**Examples**
+
+- shapes world (no data needed): `unireward bench --suite shapes --model rm/ --n 50 --plot`
+
+- GenAI-Bench images: `unireward bench --suite genai-bench-image --data ~/data/GenAI-Bench --model CodeGoat24/UnifiedReward-qwen-7b --protocol v1-qwen --swap`
+
+- compare two runs: `unireward bench --compare runs/a/summary.json runs/b/summary.json`
+
+A run writes to --out (default `bench-runs/<suite>/<model>-<decision>`): `predictions.jsonl` (one line per
+item: verdict, probabilities, raw text, failure, presentation order, label), `run.json` (the settings),
+`summary.json` (provenance, counts, failure rates, every metric with its rule in words) and, with --plot,
+`accuracy_by_category.png` and `calibration.png`. Rerunning with the same --out resumes: judged items are
+skipped, a line cut off mid-write is redone, and different settings are refused.
+
+**Suites.** --data is a local directory of JSON / JSONL / Parquet / CSV files with their media, a single
+file, or a `datasets.save_to_disk` copy; media paths are relative to the data files. Parse failures always
+count as wrong and are reported.
+
+- `vl-rewardbench`: fields `id, query, response[2], human_ranking[2]` (0 = better), `image` or `image_path`.
+  Groups general / hallucination / reasoning from a `category` column, else `query_source`, the image folder,
+  the file name or the id prefix. Metrics: accuracy per group, overall (pooled) and macro (mean of groups).
+
+- `genai-bench-image` / `genai-bench-video`: `prompt, left_image, right_image, vote_type` (video:
+  `left_video, right_video` as local files; a URL is looked up by its file name). leftvote = A, rightvote = B,
+  tievote and bothbad_vote = tie. Metrics: tau (all pairs, a tie must be called a tie) and diff (human ties
+  excluded). Video: 8 frames per clip.
+
+- `videogen-rewardbench`: `prompt, path_A, path_B` and labels `Overall, VQ, MQ, TA` in A / B / same.
+  Metrics per dimension from d = P(A) - P(B): accuracy with ties by tie calibration (eps reported) and
+  without ties. 8 frames per clip.
+
+- `mj-bench`: `caption, image_0, image_1, label_0` (1 = image_0 better, 0 = image_1 better, 0.5 = tie).
+  Metrics: accuracy with ties at --tie-epsilon on d = P(A) - P(B), without ties, per category.
+
+- `shapes`: the shapes world's test split (ShapesWorld(--seed)), --n pairs and --n points per task.
+  Metrics per task: pair accuracy without ties, with ties (tie-calibrated), Spearman of point scores with the
+  oracle. The same numbers as `benchmarks/shapes_accuracy.py`.
+"""
+
+
+def _run_slug(model: str | None) -> str:
+    import re
+
+    return re.sub(r"[^\w.-]+", "_", str(model).rstrip("/").split("/")[-1]) if model else "default"
+
+
+@app.command(help=_BENCH_HELP)
+def bench(
+    suite: str = typer.Option(
+        None, "--suite", "-s", help="vl-rewardbench | genai-bench-image | genai-bench-video | videogen-rewardbench | mj-bench | shapes."
+    ),
+    data: Path = typer.Option(None, "--data", help="Local copy of the benchmark: directory, file or save_to_disk copy."),
+    out: Path = typer.Option(None, "--out", help="Run directory (default: bench-runs/<suite>/<model>-<decision>)."),
+    compare: tuple[Path, Path] = typer.Option(
+        None, "--compare", help="Two summary.json files (or run directories) to put side by side."
+    ),
+    limit: int = typer.Option(None, "--limit", help="Judge only the first N items (a later run without it resumes)."),
+    swap: bool = typer.Option(False, help="Also judge each pair as (b, a) and combine: controls position bias."),
+    randomize_order: bool = typer.Option(
+        False, "--randomize-order", help="Present a seeded half of the pairs as (B, A); recorded per item."
+    ),
+    seed: int = typer.Option(0, help="Seed of --randomize-order and of the shapes world."),
+    n: int = typer.Option(50, "--n", help="shapes: pairs and points per task."),
+    split: str = typer.Option(None, help="Split to read when the data holds several (default: test, else the only one)."),
+    tie_epsilon: float = typer.Option(0.0, "--tie-epsilon", help="mj-bench: tie threshold on |P(A) - P(B)|."),
+    plot: bool = typer.Option(False, "--plot", help="Write accuracy_by_category.png and calibration.png."),
+    model: str = _MODEL,
+    protocol: str = _PROTOCOL,
+    decision: str = _DECISION,
+    batch_size: int = _BATCH,
+    num_frames: int = typer.Option(None, "--num-frames", help="Frames per video (default: the suite's, 8)."),
+    device: str = _DEVICE,
+    dtype: str = _DTYPE,
+) -> None:
+    import dataclasses
+
+    from unireward.bench.loaders import load_suite
+    from unireward.bench.runner import BenchConfig, compare_runs, run_bench
+    from unireward.judge import load_judge
+    from unireward.media import FramePolicy
+
+    if compare:
+        typer.echo(compare_runs(*compare))
+        return
+    if not suite:
+        raise typer.BadParameter("give --suite NAME (or --compare A.json B.json)")
+    if suite == "shapes" and data is not None:
+        raise typer.BadParameter("the shapes suite is generated (--n, --seed); it reads no --data")
+    kwargs: dict[str, Any] = {"n_per_task": n, "seed": seed} if suite == "shapes" else {"split": split}
+    if suite == "mj-bench":
+        kwargs["tie_epsilon"] = tie_epsilon
+    try:
+        bench_suite = load_suite(suite, data, **kwargs)
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e), param_hint="--suite / --data") from None
+    policy = bench_suite.frame_policy or FramePolicy()
+    if num_frames:
+        policy = dataclasses.replace(policy, num_frames=num_frames)
+    judge = load_judge(
+        model, protocol=protocol, decision=decision, batch_size=batch_size, frame_policy=policy, device=device, dtype=dtype
+    )
+    out = out or Path("bench-runs") / suite / f"{_run_slug(model)}-{decision}"
+    config = BenchConfig(decision=decision, swap=swap, limit=limit, randomize_order=randomize_order, seed=seed, plot=plot)
+    run_bench(judge, bench_suite, out, config)
+    typer.echo(f"-> {out / 'summary.json'}", err=True)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,76 @@
+"""Shapes-world accuracy of a reward model: pair accuracy with and without ties, point-score Spearman.
+
+The numbers come from `unireward.bench.runner.shapes_report`, the very function behind
+`unireward bench --suite shapes`, so both agree for the same model, --n and --seed. The test split holds
+colour x shape combinations never seen in training (see `unireward.data.shapes.HELD_OUT`).
+
+    python benchmarks/shapes_accuracy.py --model rm/ --n 50   # -> benchmarks/results/shapes_accuracy.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+from unireward.bench.loaders import BENCH_FRAME_POLICY
+from unireward.bench.runner import shapes_report
+from unireward.judge import load_judge
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", help="checkpoint directory or hub id (default: the shipped model)")
+    parser.add_argument("--n", type=int, default=50, help="pairs and points per task")
+    parser.add_argument("--seed", type=int, default=0, help="shapes-world seed")
+    parser.add_argument("--protocol", default=None)
+    parser.add_argument("--decision", default="logits", choices=("logits", "generate"))
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=RESULTS / "shapes_accuracy.json")
+    args = parser.parse_args(argv)
+
+    judge = load_judge(
+        args.model,
+        protocol=args.protocol,
+        decision=args.decision,
+        batch_size=args.batch_size,
+        frame_policy=BENCH_FRAME_POLICY,
+    )
+    start = time.perf_counter()
+    metrics = shapes_report(judge, args.n, args.seed)
+    result = {
+        "benchmark": "shapes_accuracy",
+        "model": judge.describe(),
+        "n_per_task": args.n,
+        "seed": args.seed,
+        "split": "test",
+        "seconds": round(time.perf_counter() - start, 2),
+        "platform": platform.platform(),
+        "metrics": metrics,
+    }
+    print(f"model {judge.describe().get('model')}  protocol {judge.protocol.name}  decision {args.decision}")
+    print(f"{'task':<10} {'pair w/o ties':>14} {'pair w/ ties':>13} {'eps':>7} {'spearman':>9}")
+    for task in dict.fromkeys(k.split("/")[0] for k in metrics):
+        wo = metrics.get(f"{task}/pair_without_ties", {})
+        wt = metrics.get(f"{task}/pair_with_ties", {})
+        sp = metrics.get(f"{task}/point_spearman", {})
+
+        def pct(e: dict) -> str:
+            return "n/a" if e.get("value") is None else f"{100 * e['value']:.1f}%"
+
+        rho = "n/a" if sp.get("value") is None else f"{sp['value']:.3f}"
+        print(f"{task:<10} {pct(wo):>14} {pct(wt):>13} {wt.get('epsilon', float('nan')):>7.3f} {rho:>9}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"-> {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""The benchmark runner: exact metric plumbing with scripted judges, resume, plots, compare, and the CLI.
+
+Scripted backends answer by the item's prompt text, so every expected number below is worked out by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.test_bench_loaders import (
+    GENAI_LABELS,
+    VL_LABELS,
+    make_genai_image,
+    make_mj_bench,
+    make_videogen,
+    make_vl_rewardbench,
+)
+from unireward.bench.loaders import (
+    load_genai_bench,
+    load_mj_bench,
+    load_videogen_rewardbench,
+    load_vl_rewardbench,
+)
+from unireward.bench.metrics import randomize_order
+from unireward.bench.runner import (
+    PREDICTIONS,
+    BenchConfig,
+    compare_runs,
+    read_predictions,
+    run_bench,
+)
+from unireward.cli import app
+from unireward.judge import Judge, JudgeConfig, load_judge
+
+QUIET = {"progress": False, "echo": False}
+
+
+def _text(prepared) -> str:
+    parts = []
+    for m in prepared.messages:
+        content = m["content"]
+        parts += [content] if isinstance(content, str) else [p.get("text", "") for p in content]
+    return "\n".join(parts)
+
+
+class PromptBackend:
+    """Logit decisions from a table: prompt substring -> (P(A), P(B), P(tie)); unlisted prompts get `default`.
+    Generate decisions from `answers`: prompt substring -> text."""
+
+    name = "scripted"
+    frame_multiple = 1
+
+    def __init__(self, probs=None, default=(0.98, 0.01, 0.01), answers=None):
+        self.probs, self.default, self.answers = probs or {}, default, answers or {}
+
+    def _lookup(self, table, prepared, default):
+        text = _text(prepared)
+        hits = [v for k, v in table.items() if k in text]
+        return hits[0] if hits else default
+
+    def continuation_logprobs(self, batch, continuations):
+        out = []
+        for prepared, conts in zip(batch, continuations):
+            p = self._lookup(self.probs, prepared, self.default)[: len(conts)]
+            out.append([math.log(x) for x in p])
+        return out
+
+    def generate(self, batch, max_new_tokens):
+        return [self._lookup(self.answers, p, "no verdict here") for p in batch]
+
+    def describe(self):
+        return {"backend": self.name, "model": "scripted"}
+
+
+def scripted(decision="logits", **kw) -> Judge:
+    return Judge(PromptBackend(**kw), JudgeConfig(decision=decision))
+
+
+# ------------------------------------------------------------------------------------- metric plumbing
+def test_always_a_judge_gives_the_known_numbers(tmp_path):
+    genai = load_genai_bench(make_genai_image(tmp_path / "genai"), "image_generation")
+    s = run_bench(scripted(), genai, tmp_path / "run-genai", BenchConfig(**QUIET))
+    # labels A B tie tie A B: "A" is right on 2 of 6 (tau) and on 2 of the 4 non-ties (diff)
+    assert s["metrics"]["tau"]["value"] == pytest.approx(2 / 6) and s["metrics"]["tau"]["n"] == 6
+    assert s["metrics"]["diff"]["value"] == pytest.approx(2 / 4) and s["metrics"]["diff"]["excluded"] == 2
+    assert (
+        s["per_category"]["tievote"]["accuracy"] == 0.0 and s["per_category"]["leftvote"]["accuracy"] == 1.0
+    )
+    assert s["failures"]["failures"] == 0 and s["counts"] == {
+        "suite_items": 6,
+        "evaluated": 6,
+        "pairs": 6,
+        "points": 0,
+    }
+
+    vl = load_vl_rewardbench(make_vl_rewardbench(tmp_path / "vl"))
+    s = run_bench(scripted(), vl, tmp_path / "run-vl", BenchConfig(**QUIET))
+    m = s["metrics"]
+    # groups: hallucination A,B -> 1/2; reasoning A,B -> 1/2; general A,A -> 2/2
+    assert m["group/hallucination"]["value"] == 0.5 and m["group/reasoning"]["value"] == 0.5
+    assert m["group/general"]["value"] == 1.0
+    assert m["overall"]["value"] == pytest.approx(VL_LABELS.count("A") / 6)
+    assert m["macro"]["value"] == pytest.approx((0.5 + 0.5 + 1.0) / 3)
+    assert "rule" in m["macro"] and "pooled" in m["overall"]["rule"]
+    rows = [json.loads(x) for x in (tmp_path / "run-vl" / PREDICTIONS).read_text().splitlines()]
+    assert [r["winner"] for r in rows] == ["A"] * 6 and [r["label"] for r in rows] == VL_LABELS
+    assert all(abs(r["probs"]["A"] - 0.98 / 0.99) < 1e-9 for r in rows)  # understanding: no tie verdict
+
+
+def test_videogen_tie_calibration_per_dimension(tmp_path):
+    suite = load_videogen_rewardbench(make_videogen(tmp_path / "vg"))
+    # Overall labels A, B, tie, A; differences P(A) - P(B) = 0.8, -0.6, 0.05, -0.1
+    probs = {
+        "videogen prompt 0": (0.85, 0.05, 0.10),
+        "videogen prompt 1": (0.10, 0.70, 0.20),
+        "videogen prompt 2": (0.45, 0.40, 0.15),
+        "videogen prompt 3": (0.30, 0.40, 0.30),
+    }
+    s = run_bench(scripted(probs=probs), suite, tmp_path / "run", BenchConfig(**QUIET))
+    m = s["metrics"]
+    # eps = 0.05 ties only pair 2 (a human tie): C = 2 (pairs 0, 1), T_hm = 1, D = 1 (pair 3) -> 3/4
+    assert m["Overall/with_ties"]["value"] == pytest.approx(0.75)
+    assert m["Overall/with_ties"]["epsilon"] == pytest.approx(0.05)
+    assert m["Overall/with_ties"]["counts"] == {"C": 2, "D": 1, "T_h": 0, "T_m": 0, "T_hm": 1}
+    # without ties: pairs 0, 1, 3 at eps 0 -> A, B, B against A, B, A -> 2/3
+    assert m["Overall/without_ties"]["value"] == pytest.approx(2 / 3)
+    # VQ: labels A, (missing), tie, B -> pair 1 left out; eps 0.05: A right, tie right, B right -> 3/3
+    assert m["VQ/with_ties"]["n"] == 3 and m["VQ/with_ties"]["value"] == pytest.approx(1.0)
+    # MQ: labels B, B, A, A against 0.8, -0.6, 0.05, -0.1: eps 0 decides A, B, A, B -> 2/4, the best
+    assert m["MQ/with_ties"]["value"] == pytest.approx(0.5)
+    assert set(m) == {
+        f"{d}/{k}" for d in ("Overall", "VQ", "MQ", "TA") for k in ("with_ties", "without_ties")
+    }
+
+
+def test_mj_bench_tie_threshold_comes_from_the_suite(tmp_path):
+    root = make_mj_bench(tmp_path / "mj")
+    probs = {
+        "mj caption 0": (0.85, 0.05, 0.10),
+        "mj caption 1": (0.10, 0.70, 0.20),
+        "mj caption 2": (0.45, 0.40, 0.15),
+        "mj safety": (0.2, 0.7, 0.1),
+    }
+    # labels A, B, tie, B; differences 0.8, -0.6, 0.05, -0.5
+    wide = run_bench(
+        scripted(probs=probs), load_mj_bench(root, tie_epsilon=0.1), tmp_path / "r1", BenchConfig(**QUIET)
+    )
+    assert wide["metrics"]["with_ties"]["value"] == 1.0 and wide["metrics"]["with_ties"]["epsilon"] == 0.1
+    assert wide["metrics"]["category/alignment"]["value"] == 1.0
+    narrow = run_bench(scripted(probs=probs), load_mj_bench(root), tmp_path / "r0", BenchConfig(**QUIET))
+    assert narrow["metrics"]["with_ties"]["value"] == 0.75  # the tie pair is now decided "A"
+    assert (
+        narrow["metrics"]["without_ties"]["value"] == 1.0
+        and narrow["metrics"]["without_ties"]["excluded"] == 1
+    )
+
+
+def test_generate_failures_are_counted_with_raw_text(tmp_path):
+    suite = load_genai_bench(make_genai_image(tmp_path / "g"), "image_generation")
+    answers = {
+        "caption 0": "Image 1 is better than Image 2.",
+        "caption 1": "Image 2 is better than Image 1.",
+        "caption 2": "Both images are equally good.",
+        "caption 3": "I like both.",
+    }
+    s = run_bench(scripted("generate", answers=answers), suite, tmp_path / "run", BenchConfig(**QUIET))
+    # right on 0, 1, 2; caption 3 and the unscripted 4, 5 fail to parse (counted wrong)
+    assert s["metrics"]["tau"]["value"] == pytest.approx(3 / 6) and s["metrics"]["tau"]["failures"] == 3
+    assert s["failures"]["failures"] == 3 and s["failures"]["by_kind"] == {"parse": 3}
+    assert s["parse_failure_rate"] == pytest.approx(0.5)
+    assert s["calibration"] is None  # generate without swap gives no probabilities
+    rows = {r["id"]: r for r in read_predictions(tmp_path / "run" / PREDICTIONS).values()}
+    bad = rows[suite.items[3].id]
+    assert bad["winner"] is None and bad["raw_text"] == "I like both." and bad["failure"]["kind"] == "parse"
+    assert bad["diff"] is None and rows[suite.items[2].id]["diff"] == 0.0
+
+
+def test_randomized_order_is_recorded_and_mapped_back(tmp_path):
+    suite = load_genai_bench(make_genai_image(tmp_path / "g"), "image_generation")
+    s = run_bench(scripted(), suite, tmp_path / "run", BenchConfig(randomize_order=True, seed=7, **QUIET))
+    plan = randomize_order(6, 7)
+    rows = [json.loads(x) for x in (tmp_path / "run" / PREDICTIONS).read_text().splitlines()]
+    assert [r["presented"] == "BA" for r in rows] == plan and s["order"]["presented_swapped"] == 3
+    # the judge always picks the first shown, which is the stored B when swapped
+    expected = ["B" if sw else "A" for sw in plan]
+    assert [r["winner"] for r in rows] == expected
+    assert s["metrics"]["tau"]["correct"] == sum(w == lab for w, lab in zip(expected, GENAI_LABELS))
+    assert s["order"] == {**s["order"], "randomized": True, "seed": 7}
+
+
+def test_broken_media_fails_that_item_only(tmp_path):
+    root = make_genai_image(tmp_path / "g")
+    (root / "image_generation" / "more.jsonl").write_text(
+        json.dumps(
+            {
+                "prompt": "caption 9",
+                "left_image": "missing.png",
+                "right_image": "missing.png",
+                "vote_type": "leftvote",
+                "id": "broken",
+            }
+        )
+        + "\n"
+    )
+    suite = load_genai_bench(root, "image_generation")
+    s = run_bench(scripted(), suite, tmp_path / "run", BenchConfig(**QUIET))
+    assert s["failures"]["by_kind"] == {"media": 1} and s["metrics"]["tau"]["n"] == 7
+    assert s["metrics"]["tau"]["correct"] == 2 and s["parse_failure_rate"] == 0.0
+
+
+# --------------------------------------------------------------------------------- resume and settings
+def test_resume_after_interruption_equals_one_run(tiny_model_dir, tmp_path):
+    judge = load_judge(tiny_model_dir("qwen2_vl"), batch_size=1)  # one item per call: chunking cannot matter
+    suite = load_genai_bench(make_genai_image(tmp_path / "g"), "image_generation")
+    full = run_bench(judge, suite, tmp_path / "full", BenchConfig(chunk_size=4, plot=True, **QUIET))
+
+    calls: list[int] = []
+    rank = judge.rank
+    judge.rank = lambda items, **kw: calls.append(len(items)) or rank(items, **kw)
+    part = tmp_path / "part"
+    first = run_bench(judge, suite, part, BenchConfig(limit=3, chunk_size=2, **QUIET))
+    assert first["counts"]["evaluated"] == 3 and sum(calls) == 3
+    pred = part / PREDICTIONS
+    text = pred.read_text()
+    pred.write_text(text[: len(text) - len(text.splitlines()[-1]) // 2 - 1])  # cut the last line mid-way
+    calls.clear()
+    resumed = run_bench(judge, suite, part, BenchConfig(chunk_size=2, **QUIET))
+    assert sum(calls) == 4  # 6 items - 2 intact lines
+    lines = pred.read_text().splitlines()
+    assert len(lines) == 6 and len({json.loads(x)["id"] for x in lines}) == 6
+    for key in ("metrics", "counts", "failures", "per_category", "calibration"):
+        assert resumed[key] == full[key], key
+    assert (tmp_path / "full" / "accuracy_by_category.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "full" / "calibration.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "full" / "summary.json").read_text())["metrics"] == full["metrics"]
+
+    with pytest.raises(RuntimeError, match="decision"):
+        run_bench(judge, suite, part, BenchConfig(decision="generate", **QUIET))
+    pred.write_text("\n".join([lines[0], "{not json", *lines[1:]]) + "\n")
+    with pytest.raises(ValueError, match="line 2"):
+        run_bench(judge, suite, part, BenchConfig(**QUIET))
+
+
+def test_read_predictions_keeps_a_complete_last_line_without_newline(tmp_path):
+    p = tmp_path / PREDICTIONS
+    p.write_text('{"id": "a"}\n{"id": "b"}')
+    assert list(read_predictions(p)) == ["a", "b"] and p.read_text().endswith('"b"}\n')
+    p.write_text('{"id": "a"}\n{"id": "b", "wi')
+    assert list(read_predictions(p)) == ["a"] and p.read_text() == '{"id": "a"}\n'
+
+
+# -------------------------------------------------------------------------------------- compare and CLI
+def test_compare_runs_side_by_side(tmp_path):
+    suite = load_genai_bench(make_genai_image(tmp_path / "g"), "image_generation")
+    a = run_bench(scripted(), suite, tmp_path / "a", BenchConfig(**QUIET))
+    b = run_bench(scripted(default=(0.01, 0.98, 0.01)), suite, tmp_path / "b", BenchConfig(**QUIET))
+    assert b["metrics"]["tau"]["value"] == pytest.approx(2 / 6)  # always B: same tau, by symmetry of labels
+    text = compare_runs(tmp_path / "a" / "summary.json", tmp_path / "b")
+    tau = next(line for line in text.splitlines() if line.startswith("tau"))
+    assert tau.split() == ["tau", "33.33%", "33.33%", "+0.00"]
+    other = run_bench(
+        scripted(),
+        load_vl_rewardbench(make_vl_rewardbench(tmp_path / "vl")),
+        tmp_path / "c",
+        BenchConfig(**QUIET),
+    )
+    assert "not comparable" in compare_runs(a, other)
+    assert "not comparable" not in text
+
+
+def test_cli_bench_shapes_equals_shapes_accuracy_script(tiny_model_dir, tmp_path):
+    model = tiny_model_dir("qwen2_vl")
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--suite",
+            "shapes",
+            "--model",
+            model,
+            "--n",
+            "3",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--plot",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "image_gen/pair_with_ties" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["evaluated"] == 24 and (out / "calibration.png").exists()
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import shapes_accuracy
+    finally:
+        sys.path.pop(0)
+    script = shapes_accuracy.main(
+        ["--model", model, "--n", "3", "--seed", "1", "--out", str(tmp_path / "s.json")]
+    )
+    assert script["metrics"] == summary["metrics"]
+    assert json.loads((tmp_path / "s.json").read_text())["metrics"] == summary["metrics"]
+    assert set(summary["metrics"]) == {
+        f"{t}/{k}"
+        for t in ("image_gen", "image_und", "video_gen", "video_und")
+        for k in ("pair_without_ties", "pair_with_ties", "point_spearman")
+    }
+
+    result = runner.invoke(app, ["bench", "--compare", str(out / "summary.json"), str(out)])
+    assert result.exit_code == 0 and "video_und/point_spearman" in result.output
+    help_text = runner.invoke(app, ["bench", "--help"], terminal_width=200).output
+    for name in (
+        "vl-rewardbench",
+        "genai-bench-image",
+        "genai-bench-video",
+        "videogen-rewardbench",
+        "mj-bench",
+        "shapes",
+        "human_ranking",
+        "vote_type",
+        "path_A",
+        "label_0",
+    ):
+        assert name in help_text, name
+    bad = runner.invoke(app, ["bench", "--suite", "mj-bench", "--model", model])
+    assert bad.exit_code != 0 and "--data" in bad.output
