@@ -285,3 +285,15 @@ def test_qwen2_5_vl_judges_images_and_videos(tiny_model_dir):
     scores = judge.score(point_items())
     assert all(v.ok for v in verdicts) and all(s.ok for s in scores)
     assert type(judge.backend.model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+
+
+def test_model_records_how_it_should_be_asked(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    path = tmp_path / "m"
+    shutil.copytree(tiny_model_dir("qwen2_vl"), path)
+    (path / "unireward.json").write_text(json.dumps({"protocol": "v1-qwen", "decision": "generate"}))
+    judge = load_judge(path)
+    assert judge.protocol.name == "v1-qwen" and judge.config.decision == "generate"
+    assert load_judge(path, decision="logits").config.decision == "logits"  # explicit wins

@@ -23,7 +23,9 @@ _MODEL = typer.Option(
 )
 _PROTOCOL = typer.Option(None, help="v1 | v1-qwen | v2 | think. Default: recorded with the model, else v1.")
 _DECISION = typer.Option(
-    "logits", help="logits (verdict probabilities, one pass) | generate (greedy + parse)."
+    None,
+    help="logits (verdict probabilities, one pass) | generate (greedy + parse). "
+    "Default: the model's recorded choice, else logits.",
 )
 _BATCH = typer.Option(8, "--batch-size", help="Items per model call.")
 _FRAMES = typer.Option(8, "--num-frames", help="Frames sampled uniformly from each video.")
@@ -398,6 +400,111 @@ def bench(
     config = BenchConfig(decision=decision, swap=swap, limit=limit, randomize_order=randomize_order, seed=seed, plot=plot)
     run_bench(judge, bench_suite, out, config)
     typer.echo(f"-> {out / 'summary.json'}", err=True)
+
+
+_PAIRS_HELP = """
+Build DPO preference pairs: judge each prompt's candidates with a reward model, keep (chosen, rejected).
+
+**Examples**
+
+- candidates on disk: `unireward pairs --candidates manifest.jsonl -o runs/pairs --model CodeGoat24/UnifiedReward-qwen-7b --protocol v1-qwen`
+
+- a folder per prompt: `unireward pairs --candidates cands/ --task image_gen -o runs/pairs`
+
+- sample answers with a VLM first: `unireward pairs --prompts questions.jsonl --generator vlm --generator-model PATH -o runs/pairs`
+
+- SDXL-Turbo images first: `unireward pairs --prompts captions.txt --task image_gen --generator text_to_image --generator-model stabilityai/sdxl-turbo -o runs/pairs`
+
+- strategy: `--strategy swiss --option max_pairs=2`; the paper's policies: `--option tie_policy=score_break --option failure_policy=drop_prompt`
+
+- shards: `--shard 0/8` ... `--shard 7/8`, then `unireward pairs -o runs/pairs --export-only`
+
+- dry run, simulated judge on shapes candidates: `unireward pairs --shapes image_gen:100 --judge oracle -o runs/demo`
+
+Manifest lines: `{"id": "p1", "task": "image_gen", "prompt": "...", "candidates": ["a.png", "b.png"]}`
+(understanding tasks add `"media"` and list answer texts). Started again with the same options, a killed
+run resumes where it stopped. Datasets land in `OUTPUT/export`.
+"""
+
+
+def _key_values(pairs: list[str], what: str) -> dict:
+    """key=value options; values are read as JSON where they parse (numbers, booleans), else as text."""
+    out: dict = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected key=value, got {item!r}", param_hint=what)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@app.command(help=_PAIRS_HELP)
+def pairs(
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Run directory (records, run.json, export/)."),
+    candidates: str = typer.Option(None, help="JSONL manifest or folder per prompt."),
+    task: str = typer.Option(None, help="Task for folders / text prompt files: image_gen | image_und | video_gen | video_und."),
+    strategy: str = typer.Option("paper", help="paper | best_worst | swiss | round_robin."),
+    option: list[str] = typer.Option([], "--option", help="Strategy option key=value (repeatable)."),
+    judge: str = typer.Option("model", help="model | oracle (simulated from the manifest's oracle scores)."),
+    oracle_noise: list[str] = typer.Option([], "--oracle-noise", help="SimulatedNoise field key=value."),
+    shapes: str = typer.Option(None, help="TASK:N: write N shapes-world prompts (10 candidates) and use them."),
+    prompts: str = typer.Option(None, help="Prompts to sample candidates for (JSONL or .txt of captions)."),
+    generator: str = typer.Option(None, help="vlm | text_to_image | text_to_video."),
+    generator_model: str = typer.Option(None, help="The model or pipeline to sample from."),
+    num_candidates: int = typer.Option(10, help="Candidates sampled per prompt."),
+    temperature: float = typer.Option(0.7, help="VLM sampling temperature."),
+    steps: int = typer.Option(None, "--steps", help="Diffusion steps (default 1 image, 4 video)."),
+    guidance: float = typer.Option(None, "--guidance", help="Guidance scale (default 0 image, 7.5 video)."),
+    shard: str = typer.Option("0/1", help="i/n: this process takes prompts i, i+n, ..."),
+    prompts_per_batch: int = typer.Option(8, help="Prompts judged together (one judge call per round)."),
+    export_only: bool = typer.Option(False, help="Only merge finished shards into OUTPUT/export."),
+    ray: bool = typer.Option(False, help="Run on Ray (a local instance, or --ray-address)."),
+    ray_address: str = typer.Option(None, help="Ray cluster address."),
+    ray_workers: int = typer.Option(1, help="Ray actors, one judge each."),
+    ray_gpus: float = typer.Option(0.0, help="GPUs per Ray actor."),
+    swap: bool = typer.Option(False, help="Judge each pair in both orders (2 calls per pair)."),
+    model: str = _MODEL,
+    protocol: str = _PROTOCOL,
+    decision: str = _DECISION,
+    batch_size: int = _BATCH,
+    num_frames: int = _FRAMES,
+    device: str = _DEVICE,
+    dtype: str = _DTYPE,
+) -> None:
+    from unireward.pairs import PairsConfig, export_run, run_pairs, write_shapes_candidates
+
+    if export_only:
+        exports = export_run(output_dir)
+        typer.echo(", ".join(f"{k}: {v['rows']} pairs" for k, v in exports.items()) + f" -> {output_dir}/export", err=True)
+        return
+    if shapes:
+        shapes_task, _, count = shapes.partition(":")
+        if candidates or not count.isdigit():
+            raise typer.BadParameter("use --shapes TASK:N alone (e.g. image_gen:100)", param_hint="--shapes")
+        candidates = str(write_shapes_candidates(output_dir / "shapes-candidates", shapes_task, int(count)))
+    try:
+        config = PairsConfig(
+            str(output_dir), candidates=candidates, task=task, strategy=strategy,
+            strategy_options=_key_values(option, "--option"), judge=judge,
+            oracle_noise=_key_values(oracle_noise, "--oracle-noise"), model=model, protocol=protocol,
+            decision=decision, swap=swap, batch_size=batch_size, num_frames=num_frames, device=device, dtype=dtype,
+            prompts=prompts, generator=generator, generator_model=generator_model, num_candidates=num_candidates,
+            temperature=temperature, num_inference_steps=steps, guidance_scale=guidance, shard=shard,
+            prompts_per_batch=prompts_per_batch, ray=ray, ray_address=ray_address, ray_workers=ray_workers,
+            ray_gpus_per_worker=ray_gpus,
+        )
+    except (ValueError, TypeError) as e:
+        raise typer.BadParameter(str(e)) from None
+    s = run_pairs(config)
+    where = f"{output_dir}/export" if s.exports is not None else f"{s.records} (export with --export-only when all shards are done)"
+    typer.echo(
+        f"{s.prompts} prompts, {s.pairs} pairs, {s.calls / max(1, s.prompts):.1f} calls/prompt, {s.ties} ties, "
+        f"{s.failures} failures, dropped {s.dropped} -> {where}",
+        err=True,
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def load_judge(
     *,
     backend: str = "hf",
     protocol: str | None = None,
-    decision: str = "logits",
+    decision: str | None = None,
     swap: bool = False,
     batch_size: int = 8,
     max_new_tokens: int = 512,
@@ -41,11 +41,15 @@ def load_judge(
     attn_implementation, trust_remote_code) pass through.
     protocol: "v1", "v1-qwen", "v2" or "think"; None reads `unireward.json` next to the model if present,
     else "v1".
+    decision: "logits" or "generate"; None takes the model's recorded choice (a model trained to reason
+    before its verdict records "generate"), else "logits".
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     path = default_model_path() if model is None else model
-    protocol = protocol or _protocol_hint(path) or "v1"
+    meta = _model_meta(path)
+    protocol = protocol or meta.get("protocol") or "v1"
+    decision = decision or meta.get("decision") or "logits"
     config = JudgeConfig(
         protocol=protocol,
         decision=decision,
@@ -59,14 +63,12 @@ def load_judge(
     return Judge(HFBackend(path, **backend_kwargs), config)
 
 
-def _protocol_hint(path: str | Path) -> str | None:
-    """Models trained by unireward record their protocol in unireward.json."""
+def _model_meta(path: str | Path) -> dict:
+    """Models trained by unireward record how they should be asked (protocol, decision) in unireward.json."""
     import json
 
     meta = Path(path) / "unireward.json"
-    if meta.exists():
-        return json.loads(meta.read_text()).get("protocol")
-    return None
+    return json.loads(meta.read_text()) if meta.exists() else {}
 
 
 __all__ = ["DECISIONS", "DEFAULT_MODEL_DIR", "Judge", "JudgeConfig", "load_judge", "default_model_path"]
