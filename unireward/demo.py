@@ -1,17 +1,21 @@
-"""`make demo`: judge shapes-world examples of all four tasks and print verdicts next to the truth.
+"""`make demo`: the main job end to end on the shapes world, where the truth is known.
+
+For each of the four tasks: shapes-world prompts with 10 candidates each (held-out test split), DPO pairs
+built with the paper's procedure (5 pair rankings + 10 point scores per prompt) by the reward model,
+datasets exported, an HTML report written, and a summary of how often the chosen candidate is truly better
+by the world's exact oracle.
 
 Uses the shipped default model when it exists. Until it does, a tiny *untrained* model is built on the
-spot so the whole path (media, protocol, batching, both decisions) runs; its verdicts are chance-level
-and the output says so.
+spot so the whole path runs; its pairs are chance-level and the output says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
-from unireward.data.shapes import ShapesWorld
 from unireward.tasks import Task
 
 
@@ -30,47 +34,93 @@ def _model(path: str | None) -> tuple[str, bool]:
     return str(cache), False
 
 
-def main(argv: list[str] | None = None) -> None:
+def oracle_agreement(records: list[dict]) -> tuple[int, int]:
+    """(pairs whose chosen candidate has a strictly higher oracle score, pairs)."""
+    good = total = 0
+    for r in records:
+        truth = r["meta"]["oracle"]
+        for p in r["pairs"]:
+            total += 1
+            good += truth[p["chosen"]] > truth[p["rejected"]]
+    return good, total
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", help="checkpoint to use instead of the default model")
-    parser.add_argument("--per-task", type=int, default=4, help="examples per task and mode")
+    parser.add_argument("--model", help="reward model checkpoint instead of the default model")
+    parser.add_argument("--prompts", type=int, default=8, help="prompts per task (10 candidates each)")
+    parser.add_argument("--strategy", default="paper", help="paper | best_worst | swiss | round_robin")
+    parser.add_argument("--out", default="runs/demo", help="output directory")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from unireward.judge import load_judge
+    import torch
 
+    from unireward.judge import load_judge
+    from unireward.pairs import PairsConfig, run_pairs, write_shapes_candidates
+    from unireward.pairs.runner import read_log
+
+    torch.set_num_threads(1)  # tiny models: a second thread only adds contention
     model, trained = _model(args.model)
     if not trained:
         print(
             "NOTE: no trained default model is shipped yet; using a tiny UNTRAINED model.\n"
-            "      Verdicts below are chance-level: this run shows the pipeline, not judgement.\n"
+            "      Pairs below are chance-level: this run shows the pipeline, not judgement.\n"
         )
-    judge = load_judge(model)
-    print(f"model: {model}  protocol: {judge.protocol.name}  decision: {judge.config.decision}\n")
-    world = ShapesWorld(seed=args.seed)
+    judge = load_judge(model, batch_size=16)
+    out = Path(args.out)
     start = time.perf_counter()
-    agree = total = 0
+    summary: dict = {"model": model, "trained": trained, "strategy": args.strategy, "tasks": {}}
+    print(f"reward model: {model} (protocol {judge.protocol.name}, decision {judge.config.decision})")
+    print(
+        f"{'task':10s} {'prompts':>7s} {'pairs':>5s} {'calls/prompt':>12s} {'ties':>4s} {'failed':>6s} "
+        f"{'chosen truly better':>20s}"
+    )
     for task in Task:
-        examples = [world.pair_example(task) for _ in range(args.per_task)]
-        verdicts = judge.rank([e.item for e in examples], swap=True)
-        asked = "caption" if task.is_generation else "question"
-        print(f"== {task.value}: pair ranking ({asked} | truth | verdict)")
-        for e, v in zip(examples, verdicts):
-            probs = " ".join(f"{k}={p:.2f}" for k, p in (v.probs or {}).items())
-            print(f"  {e.item.prompt[:48]:48s} | {e.label:3s} | {v.winner or 'FAILED'} ({probs})")
-            agree += v.winner == e.label
-            total += 1
-        points = [world.point_example(task) for _ in range(args.per_task)]
-        scores = judge.score([p.item for p in points])
-        lo, hi = judge.protocol.scale(task)
-        print(f"== {task.value}: point scoring on {lo:g}-{hi:g} (truth -> score)")
-        for p, s in zip(points, scores):
-            value = f"{s.value:.2f}" if s.ok else f"FAILED: {s.failure.message}"
-            print(f"  {p.item.prompt[:48]:48s} | {p.score:g} -> {value}")
-        print()
-    print(f"pair verdicts agreeing with the oracle: {agree}/{total}; {time.perf_counter() - start:.1f} s")
+        task_dir = out / task.value
+        manifest = write_shapes_candidates(
+            task_dir / "candidates", task, args.prompts, seed=args.seed, split="test"
+        )
+        config = PairsConfig(
+            output_dir=str(task_dir / "pairs"),
+            candidates=str(manifest),
+            strategy=args.strategy,
+            model=model,
+            progress=False,
+        )
+        result = run_pairs(config, judge=judge)
+        records = read_log(result.records, repair=False)
+        good, total = oracle_agreement(records)
+        share = f"{good}/{total} ({good / total:.0%})" if total else "no pairs"
+        print(
+            f"{task.value:10s} {result.prompts:7d} {result.pairs:5d} {result.calls / max(1, result.prompts):12.1f} "
+            f"{result.ties:4d} {result.failures:6d} {share:>20s}"
+        )
+        summary["tasks"][task.value] = {
+            "prompts": result.prompts,
+            "pairs": result.pairs,
+            "calls": result.calls,
+            "ties": result.ties,
+            "failures": result.failures,
+            "chosen_truly_better": good,
+            "dropped": result.dropped,
+            "exports": str(task_dir / "pairs" / "export"),
+        }
+        try:
+            from unireward.pairs.report import write_report
+
+            summary["tasks"][task.value]["report"] = str(write_report(task_dir / "pairs"))
+        except ImportError:
+            pass
+    summary["seconds"] = round(time.perf_counter() - start, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    reports = [t["report"] for t in summary["tasks"].values() if "report" in t]
+    print(f"\n{summary['seconds']} s. Datasets under {out}/<task>/pairs/export; summary {out}/summary.json")
+    if reports:
+        print("HTML reports: " + ", ".join(reports))
+    return summary
 
 
 if __name__ == "__main__":
