@@ -94,8 +94,9 @@ def main(argv: list[str] | None = None) -> dict:
         records = read_log(result.records, repair=False)
         good, total = oracle_agreement(records)
         share = f"{good}/{total} ({good / total:.0%})" if total else "no pairs"
+        per_prompt = result.calls / max(1, result.prompts)
         print(
-            f"{task.value:10s} {result.prompts:7d} {result.pairs:5d} {result.calls / max(1, result.prompts):12.1f} "
+            f"{task.value:10s} {result.prompts:7d} {result.pairs:5d} {per_prompt:12.1f} "
             f"{result.ties:4d} {result.failures:6d} {share:>20s}"
         )
         summary["tasks"][task.value] = {
