@@ -125,3 +125,26 @@ def test_mix_asks_for_more_than_available(shapes_dir):
         build_mix(MixConfig.from_dict({"sources": [{"path": str(shapes_dir), "sample": "random:100"}]}))
     with pytest.raises(FileNotFoundError, match="records.parquet"):
         build_mix(MixConfig.from_dict({"sources": [{"path": "/nonexistent", "sample": "all"}]}))
+
+
+def test_explained_targets_carry_reasoning_and_still_parse(tmp_path):
+    directory = export_shapes(tmp_path / "x", 4, seed=2, explain=True)
+    protocol = get_protocol("v1-qwen")
+    seen = set()
+    for row in load_records(directory):
+        rec = Record.from_row(row)
+        item, target = record_example(rec, directory, protocol)
+        if rec.mode == "pair":
+            assert protocol.parse_pair(item.task, target).winner == rec.label
+            assert target.startswith(
+                "Correct answer:" if not item.task.is_generation else f"{item.task.media_word} 1:"
+            )
+            scores = rec.details["scores"]
+            assert f"score {scores[0]:g}" in target or f"score: {scores[0]:g}" in target
+            seen.add((rec.task, "pair"))
+        else:
+            assert protocol.parse_point(item.task, target).value == pytest.approx(rec.score)
+            if rec.task in ("image_und", "video_und"):
+                assert target.startswith("Correct answer:")
+                seen.add((rec.task, "point"))
+    assert len(seen) == 6

@@ -326,3 +326,15 @@ def test_candidates_for_one_prompt_have_a_spread(task):
         PointItem(task, prompt, cands[0], media)  # the records validate
     for _ in range(15):  # with two candidates equal scores are common: the spread must be enforced
         assert len(set(w.candidates(task, 2).scores)) == 2
+
+
+def test_true_answer_gets_the_top_oracle_score():
+    from unireward.data.shapes import Answer, oracle_score, scale, und_truth
+
+    world = ShapesWorld(seed=3)
+    for task in (Task.IMAGE_UND, Task.VIDEO_UND):
+        for _ in range(60):
+            prompt = world.point_example(task).spec["prompt"]
+            accepted, detail = und_truth(prompt)
+            best = Answer(main=sorted(accepted, key=str)[0] if accepted else "none", detail=detail)
+            assert oracle_score(task, prompt, best) == scale(task)[1], prompt

@@ -285,11 +285,14 @@ def data_shapes(
     seed: int = typer.Option(0),
     image_size: int = typer.Option(64),
     num_frames: int = typer.Option(8),
+    explain: bool = typer.Option(False, help="Put the oracle's reasoning before each verdict/score target."),
 ) -> None:
     """Draw shapes-world examples of all four tasks in both modes, with exact labels, as a record dataset."""
     from unireward.data.records import export_shapes
 
-    typer.echo(export_shapes(out, n, seed=seed, split=split, image_size=image_size, num_frames=num_frames))
+    typer.echo(
+        export_shapes(out, n, seed=seed, split=split, image_size=image_size, num_frames=num_frames, explain=explain)
+    )
 
 
 _BENCH_HELP = """

@@ -159,9 +159,11 @@ def export_shapes(
     modes: Iterable[str] = ("pair", "point"),
     image_size: int = 64,
     num_frames: int = 8,
+    explain: bool = False,
 ) -> Path:
-    """Draw shapes-world examples and save them as a records dataset (media as PNG files)."""
-    from unireward.data.shapes import ShapesWorld
+    """Draw shapes-world examples and save them as a records dataset (media as PNG files). With `explain`,
+    each record's details carry the oracle's reasoning (`shapes.explanation`) for the target text."""
+    from unireward.data.shapes import ShapesWorld, explanation
 
     directory = Path(directory)
     world = ShapesWorld(seed=seed, image_size=image_size, num_frames=num_frames)
@@ -187,6 +189,8 @@ def export_shapes(
                     details, label, score = ex.details, "", float(ex.score)
                 if task.is_generation:
                     cands = [save(c, f"cand{j}") for j, c in enumerate(cands)]
+                if explain and (text := explanation(task, ex)):
+                    details = {**details, "explanation": text}
                 records.append(
                     Record(
                         rid,

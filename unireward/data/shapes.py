@@ -1074,3 +1074,49 @@ class ShapesWorld:
         dr = self._new_stream(split, task, mode.value)
         draw = self._pair if mode == Mode.PAIR else self._point
         return [draw(task, dr) for _ in range(n)]
+
+
+# --------------------------------------------------------------------------------------- explanations
+
+_QUALITY_WORDS = {0: "clean", 1: "slightly degraded", 2: "strongly degraded"}
+
+
+def true_answer(prompt: UndPrompt) -> str:
+    """The correct answer to an understanding question, as a sentence."""
+    accepted, detail = und_truth(prompt)
+    main = sorted(accepted, key=str)[0] if accepted else "none"
+    return answer_text(prompt.question, Answer(main=main, detail=detail))
+
+
+def _candidate_summary(task: Task, k: int, candidate: Any, score: float, details: dict) -> str:
+    word = task.media_word
+    if task == Task.IMAGE_GEN:
+        elements = ", ".join(f"{n} ({t}): {v}" for n, t, v in details["elements"])
+        quality = _QUALITY_WORDS[quality_level(candidate.blur, candidate.noise, candidate.artefacts)]
+        return f"{word} {k}: {elements}, quality: {quality}, score {score:g}."
+    if task == Task.VIDEO_GEN:
+        dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
+        return f"{word} {k}: {dims}, score {score:g}."
+    return f"{word} {k} score: {score:g}."
+
+
+def explanation(task: Task | str, example: PairExample | PointExample) -> str:
+    """Reasoning from the oracle, written before the verdict or score in training targets.
+
+    A verdict is one token of supervision; a from-scratch model learns little from it. The explanation
+    states what the oracle knows (the correct answer to a question, each candidate's element checks,
+    quality and score), so every example teaches grounding densely and the final verdict or score becomes a
+    simple function of text the model has just written. Empty where the protocol's answer already lists
+    the reasoning (video generation point scores).
+    """
+    task = Task.parse(task)
+    prompt = example.spec["prompt"]
+    if isinstance(example, PointExample):
+        if task == Task.IMAGE_GEN:
+            c = example.spec["candidate"]
+            return f"Quality: {_QUALITY_WORDS[quality_level(c.blur, c.noise, c.artefacts)]}."
+        return "" if task.is_generation else f"Correct answer: {true_answer(prompt)}"
+    parts = [] if task.is_generation else [f"Correct answer: {true_answer(prompt)}"]
+    parts.append(_candidate_summary(task, 1, example.spec["a"], example.scores[0], example.details_a))
+    parts.append(_candidate_summary(task, 2, example.spec["b"], example.scores[1], example.details_b))
+    return "\n".join(parts)
