@@ -297,3 +297,17 @@ def test_model_records_how_it_should_be_asked(tiny_model_dir, tmp_path):
     judge = load_judge(path)
     assert judge.protocol.name == "v1-qwen" and judge.config.decision == "generate"
     assert load_judge(path, decision="logits").config.decision == "logits"  # explicit wins
+
+
+def test_in_memory_model_judges_like_the_loaded_one(tiny_model_dir):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from unireward.judge.hf import HFBackend
+
+    path = tiny_model_dir("qwen2_vl")
+    loaded = load_judge(path)
+    model = AutoModelForImageTextToText.from_pretrained(path).eval()
+    wrapped = Judge(HFBackend.from_model(model, AutoProcessor.from_pretrained(path)), JudgeConfig())
+    a, b = loaded.rank(pair_items()), wrapped.rank(pair_items())
+    for x, y in zip(a, b):
+        assert x.winner == y.winner and x.probs["A"] == pytest.approx(y.probs["A"], abs=1e-6)

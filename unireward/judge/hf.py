@@ -47,19 +47,33 @@ class HFBackend:
         self.model.eval()
         self.processor = AutoProcessor.from_pretrained(str(model), trust_remote_code=trust_remote_code)
         self.tokenizer = self.processor.tokenizer
+        self._setup(str(model), dtype, torch.device(device if device_map is None else self.model.device))
+
+    @classmethod
+    def from_model(cls, model, processor, *, name: str = "in-memory") -> HFBackend:
+        """Wrap a model already in memory (a checkpoint being trained, an RL policy) without reloading it."""
+        backend = cls.__new__(cls)
+        backend.model, backend.processor = model, processor
+        backend.tokenizer = processor.tokenizer
+        param = next(model.parameters())
+        backend._setup(name, str(param.dtype).removeprefix("torch."), param.device)
+        return backend
+
+    def _setup(self, name: str, dtype: str, device: torch.device) -> None:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if getattr(self.processor, "chat_template", None) is None:
             raise ValueError(
-                f"{model}: the processor has no chat template; unireward needs one to build prompts"
+                f"{name}: the processor has no chat template; unireward needs one to build prompts"
             )
-        self.model_name = str(model)
+        self.model_name = name
         self.dtype = dtype
-        self.device = torch.device(device if device_map is None else self.model.device)
+        self.device = device
         video_processor = getattr(self.processor, "video_processor", None)
         self.frame_multiple = int(getattr(video_processor, "temporal_patch_size", 1) or 1)
         self.end_token_id = self._end_of_turn_id()
+        self._continuation_cache: dict[str, list[int]] = {}
 
     def describe(self) -> dict:
         return {
@@ -81,7 +95,7 @@ class HFBackend:
     def _continuation_ids(self, text: str) -> list[int]:
         """Token ids of a continuation plus the end-of-turn token (cached: the same few verdict strings
         recur for every item)."""
-        cache = self.__dict__.setdefault("_continuation_cache", {})
+        cache = self._continuation_cache
         if text not in cache:
             cache[text] = self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.end_token_id]
         return list(cache[text])
