@@ -25,6 +25,7 @@ test: venv
 
 bench: venv
 	$(PY) benchmarks/judge_throughput.py
+	$(PY) benchmarks/pairs_quality.py
 
 lint: venv
 	$(VENV)/bin/ruff check unireward tests benchmarks

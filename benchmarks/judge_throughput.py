@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> dict:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", help="judge with this checkpoint instead of a format-taught tiny model")
-    parser.add_argument("--pairs", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--train-steps", type=int, default=120)
+    parser.add_argument("--pairs", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--train-steps", type=int, default=60)
     # One thread: a tiny model gains nothing from more, and spinning torch threads slow down badly when
     # another process shares the cores, which would distort the comparison.
     parser.add_argument("--threads", type=int, default=1)
