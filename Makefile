@@ -21,7 +21,8 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q -m "not slow"
-	$(PY) -m pytest -q -m slow
+	@# slow tests (real servers) run as a second pass; exit 5 means none are collected, which is fine
+	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
 bench: venv
 	$(PY) benchmarks/judge_throughput.py
