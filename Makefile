@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv demo test test-all bench lint clean
+.PHONY: venv browser demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,7 +19,13 @@ venv: $(STAMP)
 demo: venv
 	$(PY) -m unireward.demo
 
-test: venv
+# The pairs report is checked in a real headless Chromium (Debian's package), installed when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium missing and not root: the browser test will be skipped"
+
+test: venv browser
 	$(PY) -m pytest -q -m "not slow"
 	@# slow tests (real servers) run as a second pass; exit 5 means none are collected, which is fine
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]

@@ -508,6 +508,9 @@ def pairs(
         f"{s.failures} failures, dropped {s.dropped} -> {where}",
         err=True,
     )
+    from unireward.pairs.report import write_report
+
+    typer.echo(f"report -> {write_report(output_dir, max_prompts=200)}", err=True)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from unireward.judge import load_judge
-    from unireward.pairs import PairsConfig, run_pairs, write_shapes_candidates
+    from unireward.pairs import PairsConfig, run_pairs, write_report, write_shapes_candidates
     from unireward.pairs.runner import read_log
 
     torch.set_num_threads(1)  # tiny models: a second thread only adds contention
@@ -109,18 +109,12 @@ def main(argv: list[str] | None = None) -> dict:
             "dropped": result.dropped,
             "exports": str(task_dir / "pairs" / "export"),
         }
-        try:
-            from unireward.pairs.report import write_report
-
-            summary["tasks"][task.value]["report"] = str(write_report(task_dir / "pairs"))
-        except ImportError:
-            pass
+        summary["tasks"][task.value]["report"] = str(write_report(task_dir / "pairs"))
     summary["seconds"] = round(time.perf_counter() - start, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    reports = [t["report"] for t in summary["tasks"].values() if "report" in t]
+    reports = [t["report"] for t in summary["tasks"].values()]
     print(f"\n{summary['seconds']} s. Datasets under {out}/<task>/pairs/export; summary {out}/summary.json")
-    if reports:
-        print("HTML reports: " + ", ".join(reports))
+    print("HTML reports: " + ", ".join(reports))
     return summary
 
 

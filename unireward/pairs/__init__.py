@@ -2,6 +2,7 @@
 runner and dataset exports. See `unireward.pairs.runner` for the run layout and guarantees."""
 
 from unireward.pairs.export import FORMATS, write_exports
+from unireward.pairs.report import write_report
 from unireward.pairs.runner import PairsConfig, RunSummary, export_run, generate_candidates, run_pairs
 from unireward.pairs.sources import (
     PromptSpec,
@@ -32,6 +33,7 @@ from unireward.pairs.strategies import (
 )
 
 __all__ = [
+    "write_report",
     "FORMATS",
     "STRATEGIES",
     "BestWorst",
