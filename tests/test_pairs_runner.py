@@ -374,3 +374,14 @@ def test_cli_pairs(tmp_path):
     assert json.loads((out / "run.json").read_text())["strategy_options"]["max_pairs"] == 2
     bad = runner.invoke(app, [*args, "--option", "max_pairs"])
     assert bad.exit_code != 0 and "key=value" in bad.output
+
+
+def test_export_names_a_missing_candidate_file():
+    import pytest
+
+    from unireward.pairs.export import _embedded
+
+    with pytest.raises(FileNotFoundError, match="gone.png.*export-only"):
+        _embedded("/nonexistent/gone.png")
+    with pytest.raises(FileNotFoundError, match="not a local file"):
+        _embedded("https://example.invalid/x.png")

@@ -149,6 +149,11 @@ def _features(task: Task):
 
 def _embedded(path: str) -> dict:
     """Image bytes inside the dataset, so it does not depend on the candidate files staying in place."""
+    if "://" in path or not Path(path).is_file():
+        raise FileNotFoundError(
+            f"candidate image {path!r} is not a local file: the datasets embed image bytes, so candidates "
+            "must stay on disk until the export (re-run with `--export-only` once they are back)"
+        )
     return {"bytes": Path(path).read_bytes(), "path": Path(path).name}
 
 
