@@ -311,3 +311,32 @@ def test_in_memory_model_judges_like_the_loaded_one(tiny_model_dir):
     a, b = loaded.rank(pair_items()), wrapped.rank(pair_items())
     for x, y in zip(a, b):
         assert x.winner == y.winner and x.probs["A"] == pytest.approx(y.probs["A"], abs=1e-6)
+
+
+def test_videos_become_frames_for_image_only_processors(tiny_model_dir):
+    from unireward.judge.hf import videos_as_images
+
+    a, b = random_video(1, frames=2), random_video(2, frames=2)
+    img = random_image(3)
+    conv = Prepared(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "video"},
+                    {"type": "image"},
+                    {"type": "video"},
+                    {"type": "text", "text": "which?"},
+                ],
+            }
+        ],
+        images=[img],
+        videos=[a, b],
+    )
+    flat = videos_as_images(conv)
+    assert flat.videos == [] and flat.images == [a[0], a[1], img, b[0], b[1]]
+    assert [p["type"] for p in flat.messages[0]["content"]] == ["image"] * 5 + ["text"]
+    judge = load_judge(tiny_model_dir("qwen2_vl"))
+    judge.backend.supports_video = False  # as for Idefics3 / SmolVLM-style processors
+    verdicts = judge.rank(pair_items())
+    assert all(v.ok for v in verdicts)

@@ -71,6 +71,8 @@ class HFBackend:
         self.dtype = dtype
         self.device = device
         video_processor = getattr(self.processor, "video_processor", None)
+        # Processors without a video path (Idefics3, ...) get each video as its frames, in place.
+        self.supports_video = video_processor is not None
         self.frame_multiple = int(getattr(video_processor, "temporal_patch_size", 1) or 1)
         self.end_token_id = self._end_of_turn_id()
         self._continuation_cache: dict[str, list[int]] = {}
@@ -106,6 +108,8 @@ class HFBackend:
         return self.processor.apply_chat_template(conv.messages, add_generation_prompt=True, tokenize=False)
 
     def _encode(self, batch: list[Prepared]) -> dict:
+        if not self.supports_video:
+            batch = [videos_as_images(c) for c in batch]
         texts = [self._prompt_text(c) for c in batch]
         images = [im for c in batch for im in c.images]
         videos = [v for c in batch for v in c.videos]
@@ -180,6 +184,34 @@ class HFBackend:
                 scores.append(float(sum(logp[r, j, tok] for j, tok in enumerate(p))))
             results.append(scores)
         return results
+
+
+def videos_as_images(conv: Prepared) -> Prepared:
+    """The same conversation with every video replaced by its frames as consecutive images, keeping the
+    order of all media (for models whose processor only takes images)."""
+    if not conv.videos:
+        return conv
+    images, videos = iter(conv.images), iter(conv.videos)
+    new_images: list = []
+    messages = []
+    for message in conv.messages:
+        content = message["content"]
+        if isinstance(content, str):
+            messages.append(message)
+            continue
+        parts = []
+        for part in content:
+            if part.get("type") == "image":
+                new_images.append(next(images))
+                parts.append(part)
+            elif part.get("type") == "video":
+                frames = next(videos)
+                new_images.extend(frames)
+                parts.extend({"type": "image"} for _ in frames)
+            else:
+                parts.append(part)
+        messages.append({**message, "content": parts})
+    return Prepared(messages, new_images, [])
 
 
 def decisive_prefixes(token_lists: list[list[int]]) -> list[list[int]]:
