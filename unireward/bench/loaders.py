@@ -583,15 +583,16 @@ def load_mj_bench(data: str | Path, *, split: str | None = None, tie_epsilon: fl
 
 
 # -------------------------------------------------------------------------------------------------- shapes
-def load_shapes(n_per_task: int = 50, seed: int = 0) -> BenchSuite:
-    """The shapes world's test split: n pair and n point examples of each task, labelled by the oracle."""
+def load_shapes(n_per_task: int = 50, seed: int = 0, tasks: Sequence[str | Task] | None = None) -> BenchSuite:
+    """The shapes world's test split: n pair and n point examples of each task (all four unless `tasks`
+    names some), labelled by the oracle."""
     from unireward.data.shapes import ShapesWorld
 
     if n_per_task < 1:
         raise ValueError("n_per_task must be >= 1")
     world = ShapesWorld(seed=seed)
     items: list[BenchItem] = []
-    for task in Task:
+    for task in [Task.parse(t) for t in tasks] if tasks else list(Task):
         for ex in world.examples(task, "pair", n_per_task, split="test"):
             items.append(BenchItem(ex.item, ex.label, task.value, meta={"scores": list(ex.scores)}))
         for ex in world.examples(task, "point", n_per_task, split="test"):

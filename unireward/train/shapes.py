@@ -1,0 +1,184 @@
+"""Train a tiny reward model from scratch on the shapes world, with a held-out learning curve.
+
+The recipe behind the shipped default model (`scripts/train_default_model.py`) and the joint-versus-
+single-task experiment (`benchmarks/joint_vs_single.py`):
+
+1. `export_shapes(..., explain=True)`: records of the chosen tasks in both modes, each target preceded by
+   the oracle's reasoning (`unireward.data.shapes.explanation`). A one-token verdict teaches a
+   from-scratch model too little (../shared/DESIGN.md); the reasoning gives dense supervision and makes the
+   verdict a simple function of text the model has just written.
+2. `build_tiny_model("qwen2_vl", ...)` with `default_spec()`.
+3. `train_reward_model` (TRL SFTTrainer, answer-only loss) under a wall-clock budget, evaluating the
+   in-training model every `eval_every` steps on the held-out test split with `shapes_report`, the code
+   behind `unireward bench --suite shapes`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from unireward.tasks import Task
+from unireward.tiny import TinySpec
+
+PROTOCOL = (
+    "v1-qwen"  # short verdicts: a tiny model cannot contradict itself ("Image 2 is better than Image 2")
+)
+
+
+def default_spec() -> TinySpec:
+    """~1 M parameters (about 4 MB in float32): 112 px images give 16 visual tokens each."""
+    return TinySpec(
+        hidden_size=128,
+        num_layers=4,
+        num_heads=4,
+        num_kv_heads=2,
+        intermediate_size=256,
+        vision_hidden_size=96,
+        vision_layers=2,
+        vision_heads=4,
+        vocab_size=1024,
+        image_size=112,
+        seed=0,
+    )
+
+
+@dataclass
+class ShapesTrainingConfig:
+    work_dir: str
+    tasks: tuple[str, ...] = tuple(t.value for t in Task)
+    records_per_task_mode: int = 3000
+    minutes: float = 110.0
+    max_steps: int = 100_000
+    eval_every: int = 500
+    eval_n: int = 16
+    eval_tasks: tuple[str, ...] = tuple(t.value for t in Task)
+    learning_rate: float = 1e-3
+    batch_size: int = 8
+    threads: int = 1
+    num_frames: int = 8
+    seed: int = 0
+    spec: TinySpec = field(default_factory=default_spec)
+
+
+@dataclass
+class ShapesTrainingResult:
+    model_dir: Path
+    curve: list[dict]
+    minutes: float
+    steps: int
+
+
+def headline(metrics: dict) -> dict:
+    """The few numbers a learning curve shows: per task, pair accuracy and point Spearman."""
+    out = {}
+    for key, entry in metrics.items():
+        name = key.partition("/")[2]
+        if name in ("pair_without_ties", "pair_with_ties", "point_spearman") and isinstance(entry, dict):
+            out[key] = entry.get("value")
+    return out
+
+
+def evaluate(model, processor, config: ShapesTrainingConfig, n: int | None = None) -> dict:
+    """Held-out shapes metrics of an in-memory model (generate decision: it reasons before answering)."""
+    import torch
+
+    from unireward.bench.runner import shapes_report
+    from unireward.judge import Judge, JudgeConfig
+    from unireward.judge.hf import HFBackend
+    from unireward.media import FramePolicy
+
+    judge = Judge(
+        HFBackend.from_model(model, processor),
+        JudgeConfig(
+            protocol=PROTOCOL,
+            decision="generate",
+            batch_size=16,
+            max_new_tokens=160,
+            frame_policy=FramePolicy(num_frames=config.num_frames),
+        ),
+    )
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        metrics = shapes_report(judge, n or config.eval_n, seed=config.seed + 1, tasks=config.eval_tasks)
+    model.train(was_training)
+    return metrics
+
+
+def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
+    import torch
+    from transformers import AutoProcessor, TrainerCallback
+
+    from unireward.data.records import Record, export_shapes, load_records, record_example
+    from unireward.media import FramePolicy
+    from unireward.protocols import get_protocol
+    from unireward.tiny import build_tiny_model
+    from unireward.train.sft import RewardSFTConfig, train_reward_model
+
+    torch.set_num_threads(config.threads)
+    work = Path(config.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / "data"
+    if not (data / "records.parquet").exists():
+        export_shapes(
+            data,
+            config.records_per_task_mode,
+            seed=config.seed,
+            split="train",
+            tasks=config.tasks,
+            explain=True,
+            num_frames=config.num_frames,
+        )
+    protocol = get_protocol(PROTOCOL)
+    examples = [record_example(Record.from_row(r), data, protocol) for r in load_records(data)]
+    base = build_tiny_model("qwen2_vl", work / "base", config.spec)
+    processor = AutoProcessor.from_pretrained(base)
+    curve_path = work / "curve.jsonl"
+    curve_path.unlink(missing_ok=True)
+    curve: list[dict] = []
+    start = time.perf_counter()
+
+    class EvalAndBudget(TrainerCallback):
+        """Held-out accuracy against training time; stops training when the budget is spent."""
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            minutes = (time.perf_counter() - start) / 60
+            out_of_time = minutes >= config.minutes
+            if state.global_step % config.eval_every == 0 or out_of_time:
+                point = {
+                    "step": state.global_step,
+                    "minutes": round(minutes, 2),
+                    **headline(evaluate(model, processor, config)),
+                }
+                curve.append(point)
+                with curve_path.open("a") as fh:
+                    fh.write(json.dumps(point) + "\n")
+                print(json.dumps(point), flush=True)
+            if out_of_time:
+                control.should_training_stop = True
+
+    sft = RewardSFTConfig(
+        model=str(base),
+        output_dir=str(work / "model"),
+        protocol=PROTOCOL,
+        learning_rate=config.learning_rate,
+        max_steps=config.max_steps,
+        per_device_batch_size=config.batch_size,
+        lr_scheduler_type="constant_with_warmup",
+        warmup_ratio=0.0,
+        logging_steps=50,
+        save_steps=2000,
+        save_total_limit=1,
+        frame_policy=FramePolicy(num_frames=config.num_frames),
+        seed=config.seed,
+    )
+    model_dir = Path(train_reward_model(sft, examples, callbacks=[EvalAndBudget()]))
+    meta = json.loads((model_dir / "unireward.json").read_text())
+    meta["decision"] = "generate"
+    (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return ShapesTrainingResult(
+        model_dir, curve, (time.perf_counter() - start) / 60, int(meta.get("steps", 0))
+    )
