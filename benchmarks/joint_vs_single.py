@@ -30,7 +30,9 @@ SUBSETS = {
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=1500, help="optimizer steps per model (equal budgets)")
     parser.add_argument("--n", type=int, default=1000, help="training records per task and mode")
     parser.add_argument("--eval-n", type=int, default=32, help="held-out pairs and points per task")
@@ -49,15 +51,30 @@ def main(argv: list[str] | None = None) -> dict:
         tasks = SUBSETS[name]
         start = time.perf_counter()
         config = ShapesTrainingConfig(
-            work_dir=str(args.work / name.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "-")),
-            tasks=tasks, records_per_task_mode=args.n, minutes=1e9, max_steps=args.steps,
-            eval_every=10**9, eval_n=args.eval_n, eval_tasks=TASKS, threads=args.threads,
+            work_dir=str(
+                args.work / name.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "-")
+            ),
+            tasks=tasks,
+            records_per_task_mode=args.n,
+            minutes=1e9,
+            max_steps=args.steps,
+            eval_every=10**9,
+            eval_n=args.eval_n,
+            eval_tasks=TASKS,
+            threads=args.threads,
         )
         result = train_on_shapes(config)
         model = AutoModelForImageTextToText.from_pretrained(result.model_dir)
         metrics = headline(evaluate(model, AutoProcessor.from_pretrained(result.model_dir), config))
-        rows.append({"trained_on": name, "tasks": list(tasks), "steps": result.steps,
-                     "minutes": round((time.perf_counter() - start) / 60, 1), "metrics": metrics})
+        rows.append(
+            {
+                "trained_on": name,
+                "tasks": list(tasks),
+                "steps": result.steps,
+                "minutes": round((time.perf_counter() - start) / 60, 1),
+                "metrics": metrics,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
 
     result = {
@@ -70,13 +87,17 @@ def main(argv: list[str] | None = None) -> dict:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\npair accuracy without ties (point Spearman) on the held-out test split, {args.steps} steps each")
+    print(
+        f"\npair accuracy without ties (point Spearman) on the held-out test split, {args.steps} steps each"
+    )
     print(f"{'trained on':30s}" + "".join(f"{t:>20s}" for t in TASKS))
     for row in rows:
         cells = []
         for t in TASKS:
             acc, rho = row["metrics"].get(f"{t}/pair_without_ties"), row["metrics"].get(f"{t}/point_spearman")
-            cells.append(f"{'n/a' if acc is None else f'{acc:.2f}'} ({'n/a' if rho is None else f'{rho:.2f}'})")
+            cells.append(
+                f"{'n/a' if acc is None else f'{acc:.2f}'} ({'n/a' if rho is None else f'{rho:.2f}'})"
+            )
         print(f"{row['trained_on']:30s}" + "".join(f"{c:>20s}" for c in cells))
     return result
 

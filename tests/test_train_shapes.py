@@ -11,14 +11,26 @@ from unireward.train.shapes import PROTOCOL, ShapesTrainingConfig, train_on_shap
 
 def test_train_on_shapes_writes_a_curve_and_a_loadable_generate_model(tmp_path):
     config = ShapesTrainingConfig(
-        work_dir=str(tmp_path), tasks=("image_gen", "video_und"), records_per_task_mode=2, max_steps=4,
-        eval_every=2, eval_n=1, eval_tasks=("image_gen",), batch_size=2, num_frames=4,
+        work_dir=str(tmp_path),
+        tasks=("image_gen", "video_und"),
+        records_per_task_mode=2,
+        max_steps=4,
+        eval_every=2,
+        eval_n=1,
+        eval_tasks=("image_gen",),
+        batch_size=2,
+        num_frames=4,
         spec=TinySpec(image_size=56),
     )
     result = train_on_shapes(config)
     assert result.steps == 4
     assert [p["step"] for p in result.curve] == [2, 4]
-    assert set(result.curve[0]) >= {"step", "minutes", "image_gen/pair_without_ties", "image_gen/point_spearman"}
+    assert set(result.curve[0]) >= {
+        "step",
+        "minutes",
+        "image_gen/pair_without_ties",
+        "image_gen/point_spearman",
+    }
     assert not any(k.startswith("video") for k in result.curve[0])  # evaluated on eval_tasks only
     lines = (tmp_path / "curve.jsonl").read_text().splitlines()
     assert [json.loads(x)["step"] for x in lines] == [2, 4]
@@ -28,8 +40,16 @@ def test_train_on_shapes_writes_a_curve_and_a_loadable_generate_model(tmp_path):
 
 def test_budget_stops_training(tmp_path):
     config = ShapesTrainingConfig(
-        work_dir=str(tmp_path), tasks=("image_und",), records_per_task_mode=2, minutes=0.0, max_steps=50,
-        eval_every=1000, eval_n=1, eval_tasks=("image_und",), batch_size=2, spec=TinySpec(image_size=56),
+        work_dir=str(tmp_path),
+        tasks=("image_und",),
+        records_per_task_mode=2,
+        minutes=0.0,
+        max_steps=50,
+        eval_every=1000,
+        eval_n=1,
+        eval_tasks=("image_und",),
+        batch_size=2,
+        spec=TinySpec(image_size=56),
     )
     result = train_on_shapes(config)
     assert result.steps == 1 and len(result.curve) == 1  # stopped after the first step, evaluated once
