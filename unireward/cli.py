@@ -513,5 +513,16 @@ def pairs(
     typer.echo(f"report -> {write_report(output_dir, max_prompts=200)}", err=True)
 
 
+
+def _register_serve() -> None:
+    """`unireward serve` lives with the server code (FastAPI is imported only when it runs)."""
+    from unireward.serve.cli import SERVE_HELP, serve
+
+    app.command("serve", help=SERVE_HELP)(serve)
+
+
+_register_serve()
+
+
 if __name__ == "__main__":
     app()
