@@ -34,6 +34,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
+from unireward.protocols.v1 import VIDEO_DIMENSIONS  # the protocol owns the dimension names
 from unireward.tasks import Mode, Outcome, PairItem, PointItem, Task
 
 Split = Literal["train", "test"]
@@ -59,13 +60,6 @@ ADVERBS = {"slow": "slowly", "fast": "quickly"}
 # Test-only colour×shape combinations: a Latin pattern, so every colour and shape is still seen in train.
 HELD_OUT: frozenset[tuple[str, str]] = frozenset(
     {("yellow", "circle"), ("purple", "square"), ("cyan", "triangle"), ("red", "cross")}
-)
-VIDEO_DIMENSIONS: tuple[str, ...] = (
-    "visual quality",
-    "temporal consistency",
-    "dynamic degree",
-    "text-to-video alignment",
-    "factual consistency",
 )
 IMAGE_QUESTIONS: tuple[str, ...] = ("colour", "count", "relation", "shape")
 VIDEO_QUESTIONS: tuple[str, ...] = ("direction", "order", "change")
