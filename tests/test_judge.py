@@ -340,3 +340,10 @@ def test_videos_become_frames_for_image_only_processors(tiny_model_dir):
     judge.backend.supports_video = False  # as for Idefics3 / SmolVLM-style processors
     verdicts = judge.rank(pair_items())
     assert all(v.ok for v in verdicts)
+
+
+def test_openai_backend_needs_a_server_and_a_name():
+    with pytest.raises(ValueError, match="base_url"):
+        load_judge("served-model", backend="openai")
+    with pytest.raises(ValueError, match="served model name"):
+        load_judge(None, backend="openai", base_url="http://127.0.0.1:9/v1")

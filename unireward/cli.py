@@ -30,6 +30,12 @@ _DECISION = typer.Option(
 _BATCH = typer.Option(8, "--batch-size", help="Items per model call.")
 _FRAMES = typer.Option(8, "--num-frames", help="Frames sampled uniformly from each video.")
 _DEVICE = typer.Option("auto", help="cpu | cuda | auto.")
+_BACKEND = typer.Option(
+    "hf", help="hf (transformers in process) | openai (a vLLM / SGLang server, see --base-url)."
+)
+_BASE_URL = typer.Option(
+    None, "--base-url", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1; repeat to shard."
+)
 _DTYPE = typer.Option("auto", help="auto | float32 | bfloat16 | float16.")
 
 _RANK_HELP = """
@@ -71,19 +77,22 @@ JSONL lines: `{"task": "image_gen", "prompt": "...", "candidate": "a.png", "id":
 """
 
 
-def _load(model, protocol, decision, swap, batch_size, num_frames, device, dtype):
+def _load(
+    model, protocol, decision, swap, batch_size, num_frames, device, dtype, backend="hf", base_url=None
+):
     from unireward.judge import load_judge
     from unireward.media import FramePolicy
 
+    kwargs = {"device": device, "dtype": dtype} if backend == "hf" else {"base_url": base_url}
     return load_judge(
         model,
+        backend=backend,
         protocol=protocol,
         decision=decision,
         swap=swap,
         batch_size=batch_size,
         frame_policy=FramePolicy(num_frames=num_frames),
-        device=device,
-        dtype=dtype,
+        **kwargs,
     )
 
 
@@ -165,6 +174,8 @@ def rank(
     num_frames: int = _FRAMES,
     device: str = _DEVICE,
     dtype: str = _DTYPE,
+    backend: str = _BACKEND,
+    base_url: list[str] = _BASE_URL,
 ) -> None:
     if input is not None:
         items, lines, errors = _read_items(input, "pair")
@@ -172,7 +183,7 @@ def rank(
         if None in (task, prompt, a, b):
             raise typer.BadParameter("give --task, --prompt, --a and --b (or --input FILE.jsonl)")
         items, lines, errors = [PairItem(task, prompt, a, b, media)], [None], []
-    judge = _load(model, protocol, decision, swap, batch_size, num_frames, device, dtype)
+    judge = _load(model, protocol, decision, swap, batch_size, num_frames, device, dtype, backend, base_url)
     _run("pair", items, lines, errors, judge, swap, output)
 
 
@@ -191,6 +202,8 @@ def score(
     num_frames: int = _FRAMES,
     device: str = _DEVICE,
     dtype: str = _DTYPE,
+    backend: str = _BACKEND,
+    base_url: list[str] = _BASE_URL,
 ) -> None:
     if input is not None:
         items, lines, errors = _read_items(input, "point")
@@ -198,7 +211,7 @@ def score(
         if None in (task, prompt, candidate):
             raise typer.BadParameter("give --task, --prompt and --candidate (or --input FILE.jsonl)")
         items, lines, errors = [PointItem(task, prompt, candidate, media)], [None], []
-    judge = _load(model, protocol, decision, False, batch_size, num_frames, device, dtype)
+    judge = _load(model, protocol, decision, False, batch_size, num_frames, device, dtype, backend, base_url)
     _run("point", items, lines, errors, judge, False, output)
 
 
@@ -238,7 +251,9 @@ label or score, and every target is parsed back before training starts.
 def train(
     mix: Path = typer.Option(..., help="Mix config JSON (sources of record datasets and how many of each)."),
     model: str = typer.Option(..., "--model", "-m", help="Base checkpoint (path or hub id)."),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Where checkpoints and the final model go."),
+    output_dir: Path = typer.Option(
+        ..., "--output-dir", "-o", help="Where checkpoints and the final model go."
+    ),
     protocol: str = typer.Option("v1", help="Protocol the model will speak: v1 | v1-qwen | v2 | think."),
     lr: float = typer.Option(1e-5, "--lr", help="Learning rate."),
     epochs: float = typer.Option(1.0, help="Epochs (ignored when --max-steps is set)."),
@@ -246,7 +261,9 @@ def train(
     batch_size: int = typer.Option(1, help="Per-device batch size."),
     grad_accum: int = typer.Option(1, help="Gradient accumulation steps."),
     lora: bool = typer.Option(False, help="Train LoRA adapters on the language model (merged on save)."),
-    num_frames: int = typer.Option(8, help="Frames per video in training (the protocol trains with up to 32)."),
+    num_frames: int = typer.Option(
+        8, help="Frames per video in training (the protocol trains with up to 32)."
+    ),
     save_steps: int = typer.Option(500, help="Checkpoint every N steps."),
     resume: bool = typer.Option(False, help="Resume from the last checkpoint in --output-dir."),
     seed: int = typer.Option(42),
@@ -265,10 +282,19 @@ def train(
         examples.append(record_example(Record.from_row(row), root, proto))
     typer.echo(f"{len(examples)} training examples from {mix}", err=True)
     config = RewardSFTConfig(
-        model=model, output_dir=str(output_dir), protocol=protocol, learning_rate=lr, num_epochs=epochs,
-        max_steps=max_steps, per_device_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
-        lora=lora, frame_policy=FramePolicy(num_frames=num_frames), save_steps=save_steps,
-        resume_from_checkpoint=True if resume else None, seed=seed,
+        model=model,
+        output_dir=str(output_dir),
+        protocol=protocol,
+        learning_rate=lr,
+        num_epochs=epochs,
+        max_steps=max_steps,
+        per_device_batch_size=batch_size,
+        gradient_accumulation_steps=grad_accum,
+        lora=lora,
+        frame_policy=FramePolicy(num_frames=num_frames),
+        save_steps=save_steps,
+        resume_from_checkpoint=True if resume else None,
+        seed=seed,
     )
     typer.echo(train_reward_model(config, examples))
 
@@ -291,7 +317,9 @@ def data_shapes(
     from unireward.data.records import export_shapes
 
     typer.echo(
-        export_shapes(out, n, seed=seed, split=split, image_size=image_size, num_frames=num_frames, explain=explain)
+        export_shapes(
+            out, n, seed=seed, split=split, image_size=image_size, num_frames=num_frames, explain=explain
+        )
     )
 
 
@@ -347,21 +375,34 @@ def _run_slug(model: str | None) -> str:
 @app.command(help=_BENCH_HELP)
 def bench(
     suite: str = typer.Option(
-        None, "--suite", "-s", help="vl-rewardbench | genai-bench-image | genai-bench-video | videogen-rewardbench | mj-bench | shapes."
+        None,
+        "--suite",
+        "-s",
+        help="vl-rewardbench | genai-bench-image | genai-bench-video | videogen-rewardbench | mj-bench | shapes.",
     ),
-    data: Path = typer.Option(None, "--data", help="Local copy of the benchmark: directory, file or save_to_disk copy."),
-    out: Path = typer.Option(None, "--out", help="Run directory (default: bench-runs/<suite>/<model>-<decision>)."),
+    data: Path = typer.Option(
+        None, "--data", help="Local copy of the benchmark: directory, file or save_to_disk copy."
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="Run directory (default: bench-runs/<suite>/<model>-<decision>)."
+    ),
     compare: tuple[Path, Path] = typer.Option(
         None, "--compare", help="Two summary.json files (or run directories) to put side by side."
     ),
-    limit: int = typer.Option(None, "--limit", help="Judge only the first N items (a later run without it resumes)."),
-    swap: bool = typer.Option(False, help="Also judge each pair as (b, a) and combine: controls position bias."),
+    limit: int = typer.Option(
+        None, "--limit", help="Judge only the first N items (a later run without it resumes)."
+    ),
+    swap: bool = typer.Option(
+        False, help="Also judge each pair as (b, a) and combine: controls position bias."
+    ),
     randomize_order: bool = typer.Option(
         False, "--randomize-order", help="Present a seeded half of the pairs as (B, A); recorded per item."
     ),
     seed: int = typer.Option(0, help="Seed of --randomize-order and of the shapes world."),
     n: int = typer.Option(50, "--n", help="shapes: pairs and points per task."),
-    split: str = typer.Option(None, help="Split to read when the data holds several (default: test, else the only one)."),
+    split: str = typer.Option(
+        None, help="Split to read when the data holds several (default: test, else the only one)."
+    ),
     tie_epsilon: float = typer.Option(0.0, "--tie-epsilon", help="mj-bench: tie threshold on |P(A) - P(B)|."),
     plot: bool = typer.Option(False, "--plot", help="Write accuracy_by_category.png and calibration.png."),
     model: str = _MODEL,
@@ -397,10 +438,18 @@ def bench(
     if num_frames:
         policy = dataclasses.replace(policy, num_frames=num_frames)
     judge = load_judge(
-        model, protocol=protocol, decision=decision, batch_size=batch_size, frame_policy=policy, device=device, dtype=dtype
+        model,
+        protocol=protocol,
+        decision=decision,
+        batch_size=batch_size,
+        frame_policy=policy,
+        device=device,
+        dtype=dtype,
     )
     out = out or Path("bench-runs") / suite / f"{_run_slug(model)}-{decision}"
-    config = BenchConfig(decision=decision, swap=swap, limit=limit, randomize_order=randomize_order, seed=seed, plot=plot)
+    config = BenchConfig(
+        decision=decision, swap=swap, limit=limit, randomize_order=randomize_order, seed=seed, plot=plot
+    )
     run_bench(judge, bench_suite, out, config)
     typer.echo(f"-> {out / 'summary.json'}", err=True)
 
@@ -446,14 +495,20 @@ def _key_values(pairs: list[str], what: str) -> dict:
 
 @app.command(help=_PAIRS_HELP)
 def pairs(
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Run directory (records, run.json, export/)."),
+    output_dir: Path = typer.Option(
+        ..., "--output-dir", "-o", help="Run directory (records, run.json, export/)."
+    ),
     candidates: str = typer.Option(None, help="JSONL manifest or folder per prompt."),
-    task: str = typer.Option(None, help="Task for folders / text prompt files: image_gen | image_und | video_gen | video_und."),
+    task: str = typer.Option(
+        None, help="Task for folders / text prompt files: image_gen | image_und | video_gen | video_und."
+    ),
     strategy: str = typer.Option("paper", help="paper | best_worst | swiss | round_robin."),
     option: list[str] = typer.Option([], "--option", help="Strategy option key=value (repeatable)."),
     judge: str = typer.Option("model", help="model | oracle (simulated from the manifest's oracle scores)."),
     oracle_noise: list[str] = typer.Option([], "--oracle-noise", help="SimulatedNoise field key=value."),
-    shapes: str = typer.Option(None, help="TASK:N: write N shapes-world prompts (10 candidates) and use them."),
+    shapes: str = typer.Option(
+        None, help="TASK:N: write N shapes-world prompts (10 candidates) and use them."
+    ),
     prompts: str = typer.Option(None, help="Prompts to sample candidates for (JSONL or .txt of captions)."),
     generator: str = typer.Option(None, help="vlm | text_to_image | text_to_video."),
     generator_model: str = typer.Option(None, help="The model or pipeline to sample from."),
@@ -481,7 +536,10 @@ def pairs(
 
     if export_only:
         exports = export_run(output_dir)
-        typer.echo(", ".join(f"{k}: {v['rows']} pairs" for k, v in exports.items()) + f" -> {output_dir}/export", err=True)
+        typer.echo(
+            ", ".join(f"{k}: {v['rows']} pairs" for k, v in exports.items()) + f" -> {output_dir}/export",
+            err=True,
+        )
         return
     if shapes:
         shapes_task, _, count = shapes.partition(":")
@@ -490,19 +548,43 @@ def pairs(
         candidates = str(write_shapes_candidates(output_dir / "shapes-candidates", shapes_task, int(count)))
     try:
         config = PairsConfig(
-            str(output_dir), candidates=candidates, task=task, strategy=strategy,
-            strategy_options=_key_values(option, "--option"), judge=judge,
-            oracle_noise=_key_values(oracle_noise, "--oracle-noise"), model=model, protocol=protocol,
-            decision=decision, swap=swap, batch_size=batch_size, num_frames=num_frames, device=device, dtype=dtype,
-            prompts=prompts, generator=generator, generator_model=generator_model, num_candidates=num_candidates,
-            temperature=temperature, num_inference_steps=steps, guidance_scale=guidance, shard=shard,
-            prompts_per_batch=prompts_per_batch, ray=ray, ray_address=ray_address, ray_workers=ray_workers,
+            str(output_dir),
+            candidates=candidates,
+            task=task,
+            strategy=strategy,
+            strategy_options=_key_values(option, "--option"),
+            judge=judge,
+            oracle_noise=_key_values(oracle_noise, "--oracle-noise"),
+            model=model,
+            protocol=protocol,
+            decision=decision,
+            swap=swap,
+            batch_size=batch_size,
+            num_frames=num_frames,
+            device=device,
+            dtype=dtype,
+            prompts=prompts,
+            generator=generator,
+            generator_model=generator_model,
+            num_candidates=num_candidates,
+            temperature=temperature,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            shard=shard,
+            prompts_per_batch=prompts_per_batch,
+            ray=ray,
+            ray_address=ray_address,
+            ray_workers=ray_workers,
             ray_gpus_per_worker=ray_gpus,
         )
     except (ValueError, TypeError) as e:
         raise typer.BadParameter(str(e)) from None
     s = run_pairs(config)
-    where = f"{output_dir}/export" if s.exports is not None else f"{s.records} (export with --export-only when all shards are done)"
+    where = (
+        f"{output_dir}/export"
+        if s.exports is not None
+        else f"{s.records} (export with --export-only when all shards are done)"
+    )
     typer.echo(
         f"{s.prompts} prompts, {s.pairs} pairs, {s.calls / max(1, s.prompts):.1f} calls/prompt, {s.ties} ties, "
         f"{s.failures} failures, dropped {s.dropped} -> {where}",
@@ -511,7 +593,6 @@ def pairs(
     from unireward.pairs.report import write_report
 
     typer.echo(f"report -> {write_report(output_dir, max_prompts=200)}", err=True)
-
 
 
 def _register_serve() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from unireward.judge.core import DECISIONS, Judge, JudgeConfig
 from unireward.media import FramePolicy
 
-BACKENDS = ("hf",)
+BACKENDS = ("hf", "openai")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default_model"
 
 
@@ -37,8 +37,10 @@ def load_judge(
     """Load a reward model and wrap it in a Judge.
 
     model: a local checkpoint directory or a hub id; None loads the shipped default model.
-    backend: "hf" (transformers in process). Backend options (dtype, device, device_map,
-    attn_implementation, trust_remote_code) pass through.
+    backend: "hf" (transformers in process; options dtype, device, device_map, attn_implementation,
+    trust_remote_code pass through) or "openai" (a vLLM / SGLang server: `model` is the served model name,
+    `base_url` one URL or a list to shard over; OpenAIBackend options such as api_key, concurrency,
+    timeout_s, retries, frame_multiple=2 for Qwen-VL pass through).
     protocol: "v1", "v1-qwen", "v2" or "think"; None reads `unireward.json` next to the model if present,
     else "v1".
     decision: "logits" or "generate"; None takes the model's recorded choice (a model trained to reason
@@ -46,8 +48,8 @@ def load_judge(
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    path = default_model_path() if model is None else model
-    meta = _model_meta(path)
+    path = default_model_path() if model is None and backend == "hf" else model
+    meta = _model_meta(path) if path is not None else {}
     protocol = protocol or meta.get("protocol") or "v1"
     decision = decision or meta.get("decision") or "logits"
     config = JudgeConfig(
@@ -58,6 +60,15 @@ def load_judge(
         max_new_tokens=max_new_tokens,
         frame_policy=frame_policy or FramePolicy(),
     )
+    if backend == "openai":
+        from unireward.judge.openai import OpenAIBackend
+
+        urls = backend_kwargs.pop("base_url", None) or backend_kwargs.pop("base_urls", None)
+        if not urls or model is None:
+            raise ValueError(
+                "backend='openai' needs model=<served model name> and base_url=<URL or list of URLs>"
+            )
+        return Judge(OpenAIBackend(urls, str(model), **backend_kwargs), config)
     from unireward.judge.hf import HFBackend
 
     return Judge(HFBackend(path, **backend_kwargs), config)
