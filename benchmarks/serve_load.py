@@ -52,9 +52,14 @@ def start_server(model: Path, port: int, batching: str, args, log: Path) -> subp
     cmd = [
         sys.executable, "-m", "unireward.serve.cli", "--model", str(model), "--host", HOST,
         "--port", str(port), "--batching", batching, "--max-batch-size", str(args.max_batch_size),
-        "--max-wait-ms", str(args.max_wait_ms), "--threads", "1", "--device", "cpu", "--log-level", "warning",
+        "--max-wait-ms", str(args.max_wait_ms), "--threads", str(args.threads), "--device", "cpu", "--log-level", "warning",
     ]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": str(args.threads),
+    }
     return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
 
 
@@ -192,15 +197,15 @@ def run_setting(model: Path, batching: str, args, workdir: Path, items: list[dic
     }
 
 
-def model_ceiling(model: Path, items: list[dict], batch: int, seconds: float) -> dict:
-    """The judge alone, in process (1 torch thread): items/s one at a time versus `batch` at a time. Their
-    ratio is the most micro-batching can give on this machine, whatever the server does."""
+def model_ceiling(model: Path, items: list[dict], batch: int, seconds: float, threads: int = 1) -> dict:
+    """The judge alone, in process (`threads` torch threads): items/s one at a time versus `batch` at a
+    time. Their ratio is the most micro-batching can give on this machine, whatever the server does."""
     import torch
 
     from unireward.judge import load_judge
     from unireward.tasks import PointItem
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     judge = load_judge(model, batch_size=batch, device="cpu")
     points = [
         PointItem("image_gen", it["prompt"], base64.b64decode(it["candidate"]["base64"]))
@@ -232,6 +237,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--image-size", type=int, default=56)
     parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads of the server (and the ceiling)"
+    )
+    parser.add_argument(
         "--model", type=Path, default=None, help="Default: a tiny random Qwen2-VL built here."
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "serve_load.json")
@@ -245,13 +253,13 @@ def main(argv: list[str] | None = None) -> dict:
 
             model = build_tiny_model("qwen2_vl", workdir / "tiny")
         items = payloads(64, args.image_size)
-        ceiling = model_ceiling(model, items, args.max_batch_size, seconds=5.0)
+        ceiling = model_ceiling(model, items, args.max_batch_size, seconds=5.0, threads=args.threads)
         settings = [run_setting(model, b, args, workdir, items) for b in ("off", "on")]
 
     off, on = settings
     result = {
         "benchmark": "serve_load",
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, CPU, server on 1 torch thread",
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, CPU, server on {args.threads} torch thread(s)",
         "model": "tiny qwen2_vl (TinySpec defaults, random weights)"
         if args.model is None
         else str(args.model),
