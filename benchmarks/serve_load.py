@@ -52,7 +52,8 @@ def start_server(model: Path, port: int, batching: str, args, log: Path) -> subp
     cmd = [
         sys.executable, "-m", "unireward.serve.cli", "--model", str(model), "--host", HOST,
         "--port", str(port), "--batching", batching, "--max-batch-size", str(args.max_batch_size),
-        "--max-wait-ms", str(args.max_wait_ms), "--threads", str(args.threads), "--device", "cpu", "--log-level", "warning",
+        "--max-wait-ms", str(args.max_wait_ms), "--threads", str(args.threads), "--device", "cpu",
+        "--log-level", "warning",
     ]  # fmt: skip
     env = {
         **os.environ,
@@ -259,7 +260,8 @@ def main(argv: list[str] | None = None) -> dict:
     off, on = settings
     result = {
         "benchmark": "serve_load",
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, CPU, server on {args.threads} torch thread(s)",
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, CPU, "
+        f"server on {args.threads} torch thread(s)",
         "model": "tiny qwen2_vl (TinySpec defaults, random weights)"
         if args.model is None
         else str(args.model),
