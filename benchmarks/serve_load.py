@@ -52,7 +52,7 @@ def start_server(model: Path, port: int, batching: str, args, log: Path) -> subp
     cmd = [
         sys.executable, "-m", "unireward.serve.cli", "--model", str(model), "--host", HOST,
         "--port", str(port), "--batching", batching, "--max-batch-size", str(args.max_batch_size),
-        "--max-wait-ms", str(args.max_wait_ms), "--threads", str(args.threads), "--device", "cpu",
+        "--max-wait-ms", str(args.max_wait_ms), "--threads", str(args.threads), "--device", args.device,
         "--log-level", "warning",
     ]  # fmt: skip
     env = {
@@ -198,7 +198,9 @@ def run_setting(model: Path, batching: str, args, workdir: Path, items: list[dic
     }
 
 
-def model_ceiling(model: Path, items: list[dict], batch: int, seconds: float, threads: int = 1) -> dict:
+def model_ceiling(
+    model: Path, items: list[dict], batch: int, seconds: float, threads: int = 1, device: str = "cpu"
+) -> dict:
     """The judge alone, in process (`threads` torch threads): items/s one at a time versus `batch` at a
     time. Their ratio is the most micro-batching can give on this machine, whatever the server does."""
     import torch
@@ -207,7 +209,7 @@ def model_ceiling(model: Path, items: list[dict], batch: int, seconds: float, th
     from unireward.tasks import PointItem
 
     torch.set_num_threads(threads)
-    judge = load_judge(model, batch_size=batch, device="cpu")
+    judge = load_judge(model, batch_size=batch, device=device)
     points = [
         PointItem("image_gen", it["prompt"], base64.b64decode(it["candidate"]["base64"]))
         for it in (items * (batch // len(items) + 1))[:batch]
@@ -243,6 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--model", type=Path, default=None, help="Default: a tiny random Qwen2-VL built here."
     )
+    parser.add_argument("--device", default="cpu", help="server device: cpu | cuda")
     parser.add_argument("--out", type=Path, default=RESULTS / "serve_load.json")
     args = parser.parse_args(argv)
 
@@ -254,14 +257,16 @@ def main(argv: list[str] | None = None) -> dict:
 
             model = build_tiny_model("qwen2_vl", workdir / "tiny")
         items = payloads(64, args.image_size)
-        ceiling = model_ceiling(model, items, args.max_batch_size, seconds=5.0, threads=args.threads)
+        ceiling = model_ceiling(
+            model, items, args.max_batch_size, seconds=5.0, threads=args.threads, device=args.device
+        )
         settings = [run_setting(model, b, args, workdir, items) for b in ("off", "on")]
 
     off, on = settings
     result = {
         "benchmark": "serve_load",
         "machine": f"{platform.machine()} {os.cpu_count()} cores, CPU, "
-        f"server on {args.threads} torch thread(s)",
+        f"server on {args.device}, {args.threads} torch thread(s)",
         "model": "tiny qwen2_vl (TinySpec defaults, random weights)"
         if args.model is None
         else str(args.model),
