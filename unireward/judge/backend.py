@@ -34,6 +34,22 @@ def _parts(message: dict) -> list[dict]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else content
 
 
+# Tokens chat models emit after an answer, most common first. Training ends every target with the first
+# one a tokenizer has and the judge ends every scored continuation with it, so both must read this list.
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_utterance>", "<end_of_turn>")
+
+
+def end_of_turn_id(tokenizer) -> int:
+    """The token a chat model emits after its answer (so that "1" and "10" are different answers)."""
+    for token in END_OF_TURN_TOKENS:
+        tid = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id:
+            return tid
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no end-of-turn or eos token; the model could not learn to stop")
+    return tokenizer.eos_token_id
+
+
 class Backend(TypingProtocol):
     name: str
     frame_multiple: int  # videos must have a multiple of this many frames (2 for Qwen-VL)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from unireward.judge.backend import Prepared
+from unireward.judge.backend import Prepared, end_of_turn_id
 
 
 class HFBackend:
@@ -74,7 +74,7 @@ class HFBackend:
         # Processors without a video path (Idefics3, ...) get each video as its frames, in place.
         self.supports_video = video_processor is not None
         self.frame_multiple = int(getattr(video_processor, "temporal_patch_size", 1) or 1)
-        self.end_token_id = self._end_of_turn_id()
+        self.end_token_id = end_of_turn_id(self.tokenizer)
         self._continuation_cache: dict[str, list[int]] = {}
 
     def describe(self) -> dict:
@@ -84,15 +84,6 @@ class HFBackend:
             "architecture": type(self.model).__name__,
             "dtype": self.dtype,
         }
-
-    def _end_of_turn_id(self) -> int:
-        """The token a chat model emits after its answer; continuations end with it so that "1" and "10"
-        are different answers."""
-        for token in ("<|im_end|>", "<|eot_id|>", "<end_of_utterance>"):
-            tid = self.tokenizer.convert_tokens_to_ids(token)
-            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id and tid is not None:
-                return tid
-        return self.tokenizer.eos_token_id
 
     def _continuation_ids(self, text: str) -> list[int]:
         """Token ids of a continuation plus the end-of-turn token (cached: the same few verdict strings

@@ -47,12 +47,11 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from unireward.judge.backend import Prepared
+from unireward.judge.backend import END_OF_TURN_TOKENS, Prepared
 from unireward.judge.hf import decisive_prefixes
 
 VIDEO_INPUTS = ("video", "frames")
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_utterance>")  # as hf.py, in the same order
 
 
 class ServerError(RuntimeError):

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from unireward.judge.backend import end_of_turn_id
 from unireward.media import FramePolicy, load_media
 from unireward.protocols import DEFAULT_PROTOCOL, get_protocol
 from unireward.protocols.base import Protocol
@@ -44,7 +45,6 @@ from unireward.tasks import PairItem, PointItem
 # The language model's attention projections, not the vision tower's: Qwen-VL towers name theirs `qkv`
 # / `proj`, but SigLIP (LLaVA-OneVision) also says `q_proj`, hence the `language_model` anchor.
 DEFAULT_LORA_TARGET = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
-END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_utterance>", "<end_of_turn>")
 # Keys the processor returns per text token (batch × sequence); everything else is per image / video.
 _PER_TOKEN_KEYS = ("mm_token_type_ids", "token_type_ids")
 META_FILE = "unireward.json"
@@ -268,17 +268,6 @@ def sft_examples(
 
 # ----------------------------------------------------------------------------------------------------------
 # Collator
-
-
-def end_of_turn_id(tokenizer) -> int:
-    """The token a chat model emits after its answer (the one the judge appends to continuations)."""
-    for token in END_OF_TURN_TOKENS:
-        tid = tokenizer.convert_tokens_to_ids(token)
-        if isinstance(tid, int) and tid != tokenizer.unk_token_id:
-            return tid
-    if tokenizer.eos_token_id is None:
-        raise ValueError("the tokenizer has no end-of-turn or eos token; the model could not learn to stop")
-    return tokenizer.eos_token_id
 
 
 class RewardSFTCollator:
