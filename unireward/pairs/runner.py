@@ -73,7 +73,7 @@ class PairsConfig:
     judge: str = "model"
     model: str | None = None
     protocol: str | None = None
-    decision: str = "logits"
+    decision: str | None = None  # None: the model's recorded choice (unireward.json), else logits
     swap: bool = False
     batch_size: int = 8
     num_frames: int = 8
