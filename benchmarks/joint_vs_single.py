@@ -39,6 +39,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--subsets", default=",".join(SUBSETS), help="comma-separated names from SUBSETS")
     parser.add_argument("--work", type=Path, default=Path(".cache/joint-vs-single"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--init-model",
+        type=Path,
+        help="shared starting model for every row, e.g. the default recipe's vision-pretrained base "
+        "(.cache/default-model/base); without it each row builds and pre-trains its own",
+    )
+    parser.add_argument("--vision-minutes", type=float, default=0.0, help="per row, when no --init-model")
     parser.add_argument("--out", type=Path, default=RESULTS / "joint_vs_single.json")
     args = parser.parse_args(argv)
 
@@ -62,6 +69,8 @@ def main(argv: list[str] | None = None) -> dict:
             eval_n=args.eval_n,
             eval_tasks=TASKS,
             threads=args.threads,
+            init_model=str(args.init_model) if args.init_model else None,
+            vision_minutes=args.vision_minutes,
         )
         result = train_on_shapes(config)
         model = AutoModelForImageTextToText.from_pretrained(result.model_dir)
@@ -82,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": f"{platform.machine()} CPU, torch threads {args.threads}",
         "steps_per_model": args.steps,
         "records_per_task_mode": args.n,
+        "init_model": str(args.init_model) if args.init_model else None,
         "eval_pairs_and_points_per_task": args.eval_n,
         "rows": rows,
     }

@@ -30,8 +30,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n", type=int, default=50, help="pairs and points per task")
     parser.add_argument("--seed", type=int, default=0, help="shapes-world seed")
     parser.add_argument("--protocol", default=None)
-    parser.add_argument("--decision", default=None, choices=("logits", "generate"),
-                        help="default: the model's recorded choice, else logits")
+    parser.add_argument(
+        "--decision",
+        default=None,
+        choices=("logits", "generate"),
+        help="default: the model's recorded choice, else logits",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", type=Path, default=RESULTS / "shapes_accuracy.json")
     args = parser.parse_args(argv)

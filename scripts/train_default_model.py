@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--eval-n", type=int, default=d.eval_n, help="held-out pairs and points per task per eval"
     )
+    parser.add_argument(
+        "--vision-minutes",
+        type=float,
+        default=d.vision_minutes,
+        help="dense vision pre-training before the protocol SFT (part of --minutes)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--threads", type=int, default=d.threads)
@@ -53,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         eval_every=args.eval_every,
         eval_n=args.eval_n,
         learning_rate=args.lr,
+        vision_minutes=args.vision_minutes,
         batch_size=args.batch_size,
         threads=args.threads,
         seed=args.seed,

@@ -21,6 +21,7 @@ def test_train_on_shapes_writes_a_curve_and_a_loadable_generate_model(tmp_path):
         batch_size=2,
         num_frames=4,
         spec=TinySpec(image_size=56),
+        vision_minutes=0.0,
     )
     result = train_on_shapes(config)
     assert result.steps == 4
@@ -50,6 +51,7 @@ def test_budget_stops_training(tmp_path):
         eval_tasks=("image_und",),
         batch_size=2,
         spec=TinySpec(image_size=56),
+        vision_minutes=0.0,
     )
     result = train_on_shapes(config)
     assert result.steps == 1 and len(result.curve) == 1  # stopped after the first step, evaluated once

@@ -7,6 +7,16 @@ from unireward.tasks import Failure, Mode, PairItem, PointItem, Score, Task, Ver
 __version__ = "0.1.0"
 
 __all__ = [
-    "FramePolicy", "Failure", "Judge", "JudgeConfig", "MediaError", "Mode", "PairItem", "PointItem",
-    "Score", "Task", "Verdict", "load_judge",
+    "FramePolicy",
+    "Failure",
+    "Judge",
+    "JudgeConfig",
+    "MediaError",
+    "Mode",
+    "PairItem",
+    "PointItem",
+    "Score",
+    "Task",
+    "Verdict",
+    "load_judge",
 ]

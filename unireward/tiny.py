@@ -53,6 +53,11 @@ class TinySpec:
     vision_heads: int = 2
     vocab_size: int = 1024
     image_size: int = 56  # pixels per side the processor resizes to (multiple of 28)
+    # Frames per vision patch (Qwen family). 2 is Qwen's own; the default reward model uses 8 so one patch
+    # holds a whole 8-frame clip and the vision tower itself can see motion, flicker and change.
+    temporal_patch_size: int = 2
+    patch_size: int = 14  # Qwen family: pixels per patch side
+    spatial_merge_size: int = 2  # Qwen family: patches per visual token side
     seed: int = 0
 
 
@@ -171,9 +176,9 @@ def _build_qwen(architecture: str, spec: TinySpec):
     vision = dict(
         depth=spec.vision_layers,
         num_heads=spec.vision_heads,
-        patch_size=14,
-        spatial_merge_size=2,
-        temporal_patch_size=2,
+        patch_size=spec.patch_size,
+        spatial_merge_size=spec.spatial_merge_size,
+        temporal_patch_size=spec.temporal_patch_size,
     )
     if architecture == "qwen2_vl":
         vision.update(embed_dim=spec.vision_hidden_size, hidden_size=spec.hidden_size, mlp_ratio=2)
@@ -191,9 +196,24 @@ def _build_qwen(architecture: str, spec: TinySpec):
         model = Qwen2_5_VLForConditionalGeneration(config)
     pixels = spec.image_size * spec.image_size
     size = {"shortest_edge": pixels, "longest_edge": pixels}
-    image_processor = Qwen2VLImageProcessor(size=size, min_pixels=pixels, max_pixels=pixels)
+    tps = spec.temporal_patch_size
+    image_processor = Qwen2VLImageProcessor(
+        size=size,
+        min_pixels=pixels,
+        max_pixels=pixels,
+        temporal_patch_size=tps,
+        patch_size=spec.patch_size,
+        merge_size=spec.spatial_merge_size,
+    )
     video_processor = Qwen2VLVideoProcessor(
-        size=size, min_pixels=pixels, max_pixels=pixels, do_sample_frames=False, cap_pixels_per_frame=True
+        size=size,
+        min_pixels=pixels,
+        max_pixels=pixels,
+        do_sample_frames=False,
+        cap_pixels_per_frame=True,
+        temporal_patch_size=tps,
+        patch_size=spec.patch_size,
+        merge_size=spec.spatial_merge_size,
     )
     template = _CHAT_TEMPLATE.replace("{{ IMAGE }}", "<|vision_start|><|image_pad|><|vision_end|>").replace(
         "{{ VIDEO }}", "<|vision_start|><|video_pad|><|vision_end|>"

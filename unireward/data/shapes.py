@@ -268,9 +268,9 @@ def combos(spec: Any) -> set[tuple[str, str]]:
 # ------------------------------------------------------------------------------------------ rendering
 
 
-def _draw_obj(draw: ImageDraw.ImageDraw, o: Obj, size: int) -> None:
+def _draw_obj(draw: ImageDraw.ImageDraw, o: Obj, size: int, fill: Any = None) -> None:
     cx, cy, r = o.x * size, o.y * size, o.size * size / 2
-    fill = COLOURS[o.colour]
+    fill = COLOURS[o.colour] if fill is None else fill
     if o.shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
     elif o.shape == "square":
@@ -313,6 +313,17 @@ def render_image(spec: ImageSpec, size: int = 64) -> Image.Image:
     for o in spec.objects:
         _draw_obj(draw, o, size)
     return _degrade(img, spec.blur, spec.noise, spec.artefacts, spec.seed)
+
+
+def owner_map(objects: tuple[Obj | None, ...], size: int = 64) -> np.ndarray:
+    """(size, size) uint8 map: 1 + the index of the object drawn on top at each pixel, 0 for background.
+    Dense ground truth for vision pre-training (what is where, drawn exactly as `render_image` draws)."""
+    img = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(img)
+    for i, o in enumerate(objects):
+        if o is not None:
+            _draw_obj(draw, o, size, fill=i + 1)
+    return np.asarray(img)
 
 
 def frame_times(num_frames: int) -> list[float]:
@@ -1082,7 +1093,22 @@ def true_answer(prompt: UndPrompt) -> str:
     return answer_text(prompt.question, Answer(main=main, detail=detail))
 
 
-def _candidate_summary(task: Task, k: int, candidate: Any, score: float, details: dict) -> str:
+def answer_checks(prompt: UndPrompt, answer: Answer) -> str:
+    """What the oracle checks in an understanding answer, in words: the main claim (right, wrong, hedged),
+    the secondary detail (speed, or the colour/shape after a change) and an added object claim."""
+    truth, detail = und_truth(prompt)
+    if answer.hedge is None:
+        parts = [f"claim {'right' if answer.main in truth else 'wrong'}"]
+    else:
+        parts = [f"hedged {'right' if (answer.main in truth or answer.hedge in truth) else 'wrong'}"]
+    if answer.detail is not None and prompt.question.kind != "order":
+        parts.append(f"detail {'right' if answer.detail == detail else 'wrong'}")
+    if answer.extra is not None:
+        parts.append(f"extra {' '.join(answer.extra)} {'present' if _extra_ok(prompt, answer) else 'absent'}")
+    return ", ".join(parts)
+
+
+def _candidate_summary(task: Task, k: int, candidate: Any, score: float, details: dict, prompt: Any) -> str:
     word = task.media_word
     if task == Task.IMAGE_GEN:
         elements = ", ".join(f"{n} ({t}): {v}" for n, t, v in details["elements"])
@@ -1091,7 +1117,7 @@ def _candidate_summary(task: Task, k: int, candidate: Any, score: float, details
     if task == Task.VIDEO_GEN:
         dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
         return f"{word} {k}: {dims}, score {score:g}."
-    return f"{word} {k} score: {score:g}."
+    return f"{word} {k}: {answer_checks(prompt, candidate)}, score: {score:g}."
 
 
 def explanation(task: Task | str, example: PairExample | PointExample) -> str:
@@ -1109,8 +1135,11 @@ def explanation(task: Task | str, example: PairExample | PointExample) -> str:
         if task == Task.IMAGE_GEN:
             c = example.spec["candidate"]
             return f"Quality: {_QUALITY_WORDS[quality_level(c.blur, c.noise, c.artefacts)]}."
-        return "" if task.is_generation else f"Correct answer: {true_answer(prompt)}"
+        if task.is_generation:
+            return ""
+        checks = answer_checks(prompt, example.spec["candidate"])
+        return f"Correct answer: {true_answer(prompt)}\nAnswer: {checks}."
     parts = [] if task.is_generation else [f"Correct answer: {true_answer(prompt)}"]
-    parts.append(_candidate_summary(task, 1, example.spec["a"], example.scores[0], example.details_a))
-    parts.append(_candidate_summary(task, 2, example.spec["b"], example.scores[1], example.details_b))
+    parts.append(_candidate_summary(task, 1, example.spec["a"], example.scores[0], example.details_a, prompt))
+    parts.append(_candidate_summary(task, 2, example.spec["b"], example.scores[1], example.details_b, prompt))
     return "\n".join(parts)

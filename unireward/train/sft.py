@@ -62,7 +62,8 @@ class RewardSFTConfig:
     language model's attention projections) and saves the merged model. `resume_from_checkpoint` is a
     checkpoint directory, True (the last checkpoint in `output_dir`) or None. `frame_policy` chooses the
     training frames (up to `max_frames`, 32 by default); the judge's Qwen rule (an even frame count) is
-    applied on top, as at inference.
+    applied on top, as at inference. `freeze_vision=True` trains only the language model and keeps the
+    vision tower (and its merger) as loaded, e.g. after `unireward.train.vision.pretrain_vision`.
     """
 
     model: str | os.PathLike
@@ -90,6 +91,7 @@ class RewardSFTConfig:
     eval_steps: int | None = None
     resume_from_checkpoint: str | bool | None = None
     gradient_checkpointing: bool = False
+    freeze_vision: bool = False
     dataloader_num_workers: int = 0
     bf16: bool | None = None
     dtype: str = "auto"
@@ -427,6 +429,8 @@ def train_reward_model(
     model = AutoModelForImageTextToText.from_pretrained(str(config.model), dtype=config.torch_dtype())
     processor = AutoProcessor.from_pretrained(str(config.model))
     collator = RewardSFTCollator(processor, config.frame_policy)
+    if config.freeze_vision:
+        vision_tower(model).requires_grad_(False)
     peft_config = None
     if config.lora:
         from peft import LoraConfig
@@ -497,11 +501,21 @@ def train_reward_model(
         "steps": steps,
         "base_model": str(config.model),
         "lora": config.lora,
+        "freeze_vision": config.freeze_vision,
         "train_examples": len(train_ds),
         "final_loss": _last(history, "loss"),
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2))
     return out
+
+
+def vision_tower(model) -> torch.nn.Module:
+    """The vision encoder (with its projector) of a transformers VLM, whatever the family calls it."""
+    inner = getattr(model, "model", model)
+    for name in ("visual", "vision_tower", "vision_model"):
+        if isinstance(getattr(inner, name, None), torch.nn.Module):
+            return getattr(inner, name)
+    raise ValueError(f"{type(model).__name__} has no vision tower under .model.visual/.vision_tower")
 
 
 def _last(history: list[dict], key: str) -> float | None:

@@ -7,10 +7,12 @@ single-task experiment (`benchmarks/joint_vs_single.py`):
    the oracle's reasoning (`unireward.data.shapes.explanation`). A one-token verdict teaches a
    from-scratch model too little (../shared/DESIGN.md); the reasoning gives dense supervision and makes the
    verdict a simple function of text the model has just written.
-2. `build_tiny_model("qwen2_vl", ...)` with `default_spec()`.
-3. `train_reward_model` (TRL SFTTrainer, answer-only loss) under a wall-clock budget, evaluating the
-   in-training model every `eval_every` steps on the held-out test split with `shapes_report`, the code
-   behind `unireward bench --suite shapes`.
+2. `build_tiny_model("qwen2_vl", ...)` with `default_spec()`, then `pretrain_vision`: the vision tower alone
+   learns dense scene labels (what covers each cell: colour, shape, count, relation, motion, change,
+   appearance; blur/noise/artefacts/flicker per image) from fresh renders for `vision_minutes`.
+3. `train_reward_model` (TRL SFTTrainer, answer-only loss; the vision tower frozen by default) under a
+   wall-clock budget, evaluating the in-training model every `eval_every` steps on the held-out test
+   split with `shapes_report`, the code behind `unireward bench --suite shapes`.
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ def default_spec() -> TinySpec:
         num_heads=4,
         num_kv_heads=2,
         intermediate_size=256,
-        vision_hidden_size=96,
-        vision_layers=2,
+        vision_hidden_size=128,
+        vision_layers=3,
         vision_heads=4,
         vocab_size=1024,
         image_size=112,
+        temporal_patch_size=8,  # one patch holds a whole 8-frame clip: the vision tower sees the motion
         seed=0,
     )
 
@@ -57,6 +60,11 @@ class ShapesTrainingConfig:
     eval_tasks: tuple[str, ...] = tuple(t.value for t in Task)
     learning_rate: float = 1e-3
     batch_size: int = 8
+    vision_minutes: float = 10.0  # dense vision pre-training before the protocol SFT; 0 skips it
+    vision_learning_rate: float = 2e-3
+    vision_max_steps: int = 100_000
+    freeze_vision: bool = True
+    init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
     threads: int = 1
     num_frames: int = 8
     seed: int = 0
@@ -134,12 +142,39 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         )
     protocol = get_protocol(PROTOCOL)
     examples = [record_example(Record.from_row(r), data, protocol) for r in load_records(data)]
-    base = build_tiny_model("qwen2_vl", work / "base", config.spec)
+    start = time.perf_counter()  # the curve's clock includes vision pre-training
+    if config.init_model:
+        base = Path(config.init_model)
+    else:
+        base = build_tiny_model("qwen2_vl", work / "base", config.spec)
     processor = AutoProcessor.from_pretrained(base)
+    vision_curve: list[dict] = []
+    if config.vision_minutes > 0 and not config.init_model:
+        from transformers import AutoModelForImageTextToText
+
+        from unireward.train.vision import VisionPretrainConfig, pretrain_vision
+
+        model = AutoModelForImageTextToText.from_pretrained(base)
+        vision_path = work / "vision_curve.jsonl"
+        vision_path.unlink(missing_ok=True)
+        vision_curve = pretrain_vision(
+            model,
+            processor.image_processor,
+            config.spec.image_size,
+            VisionPretrainConfig(
+                minutes=config.vision_minutes,
+                max_steps=config.vision_max_steps,
+                learning_rate=config.vision_learning_rate,
+                num_frames=config.num_frames,
+                seed=config.seed,
+            ),
+            curve_path=vision_path,
+        )
+        model.save_pretrained(base)
+        del model
     curve_path = work / "curve.jsonl"
     curve_path.unlink(missing_ok=True)
     curve: list[dict] = []
-    start = time.perf_counter()
 
     class EvalAndBudget(TrainerCallback):
         """Held-out accuracy against training time; stops training when the budget is spent."""
@@ -173,11 +208,16 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         save_steps=2000,
         save_total_limit=1,
         frame_policy=FramePolicy(num_frames=config.num_frames),
+        freeze_vision=config.freeze_vision and (config.vision_minutes > 0 or bool(config.init_model)),
         seed=config.seed,
     )
     model_dir = Path(train_reward_model(sft, examples, callbacks=[EvalAndBudget()]))
     meta = json.loads((model_dir / "unireward.json").read_text())
     meta["decision"] = "generate"
+    meta["vision_pretraining"] = {
+        "minutes": config.vision_minutes,
+        "final": vision_curve[-1] if vision_curve else None,
+    }
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
     return ShapesTrainingResult(
         model_dir, curve, (time.perf_counter() - start) / 60, int(meta.get("steps", 0))

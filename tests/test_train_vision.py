@@ -1,0 +1,125 @@
+"""Dense vision pre-training: pixel layout parity with the processor, scene labels, training, freezing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from unireward.data import shapes as sw
+from unireward.tiny import TinySpec, build_tiny_model
+from unireward.train.vision import (
+    COLOURS,
+    IGNORE,
+    PixelPacker,
+    VisionPretrainConfig,
+    pretrain_vision,
+    scene_targets,
+)
+
+SPEC = TinySpec(image_size=56, temporal_patch_size=4)  # 2x2 visual tokens; one patch holds a 4-frame clip
+
+
+@pytest.fixture(scope="module")
+def clip_model_dir(tmp_path_factory):
+    return build_tiny_model("qwen2_vl", tmp_path_factory.mktemp("tps4"), SPEC)
+
+
+def test_packer_matches_the_qwen_processors_exactly(clip_model_dir):
+    from transformers import AutoProcessor
+
+    proc = AutoProcessor.from_pretrained(clip_model_dir)
+    packer = PixelPacker(proc.image_processor, 56)
+    image = sw.render_image(sw.ImageSpec((sw.Obj("red", "circle", 0.3, 0.4),)), 56)
+    ours, grid = packer.pack([image])
+    ref = proc.image_processor(images=[image], return_tensors="np")
+    assert grid == tuple(ref["image_grid_thw"][0]) == (1, 4, 4)
+    np.testing.assert_allclose(ours, ref["pixel_values"], atol=1e-5)
+    clip = [image] * 3  # padded to the temporal patch (4) by repeating the last frame, as the processor does
+    ours, grid = packer.pack(clip)
+    ref = proc.video_processor(videos=[clip], return_tensors="np")
+    assert grid == tuple(ref["video_grid_thw"][0])
+    np.testing.assert_allclose(ours, ref["pixel_values_videos"], atol=1e-5)
+
+
+def test_scene_labels_follow_the_spec():
+    # Two objects in opposite quadrants of a 2x2 grid: each cell they cover holds their labels.
+    spec = sw.ImageSpec((sw.Obj("red", "circle", 0.25, 0.25, 0.4), sw.Obj("blue", "square", 0.75, 0.75, 0.4)))
+    cell, glob = scene_targets(spec, cells=2)
+    red, blue = COLOURS.index("red") + 1, COLOURS.index("blue") + 1
+    assert cell["colour"].tolist() == [red, 0, 0, blue]
+    assert cell["shape"].tolist() == [1 + sw.SHAPES.index("circle"), 0, 0, 1 + sw.SHAPES.index("square")]
+    above, below = (1 + sw.RELATIONS.index(r) for r in ("above", "below"))
+    left, right = (1 + sw.RELATIONS.index(r) for r in ("left of", "right of"))
+    assert cell["relation"][0] in (above, left) and cell["relation"][3] in (below, right)
+    assert glob == {"blur": 0, "noise": 0, "artefacts": 0, "flicker": 0, "is_video": 0}
+    # A thin overlap is left unlabelled rather than guessed.
+    edge = sw.ImageSpec((sw.Obj("green", "square", 0.3, 0.375, 0.2),), blur=1.0)
+    cell, glob = scene_targets(edge, cells=4)
+    green = COLOURS.index("green") + 1
+    assert cell["colour"][4] == IGNORE and cell["colour"][5] == green and glob["blur"] == 2
+
+
+def test_clip_labels_carry_motion_change_and_flicker():
+    track = sw.Track(
+        sw.Obj("green", "triangle", 0.2, 0.5), "right", travel=0.55, change_at=0.5, change_colour="red"
+    )
+    cell, glob = scene_targets(sw.VideoSpec((track,), flicker=(0.5,), flicker_kind="bright"), cells=4)
+    covered = cell["colour"] > 0
+    assert covered.any()
+    assert set(cell["motion"][covered]) == {2 + list(sw.DIRECTIONS).index("right")}
+    assert set(cell["speed"][covered]) == {3}  # fast
+    assert set(cell["end_colour"][covered]) == {COLOURS.index("red") + 1}
+    assert glob["flicker"] == 2 and glob["is_video"] == 1
+
+
+def test_pretraining_lowers_the_loss_and_changes_only_the_vision_tower(clip_model_dir):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    torch.manual_seed(0)
+    model = AutoModelForImageTextToText.from_pretrained(clip_model_dir)
+    proc = AutoProcessor.from_pretrained(clip_model_dir)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = VisionPretrainConfig(
+        minutes=60, max_steps=30, batch_size=8, num_frames=4, eval_every=10, eval_n=8, log=False
+    )
+    curve = pretrain_vision(model, proc.image_processor, 56, config)
+    assert [p["step"] for p in curve] == [0, 10, 20, 30]
+    assert curve[-1]["train_loss"] < curve[1]["train_loss"]
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith("model.visual.") for k in changed)
+
+
+def test_pretraining_needs_one_temporal_patch_per_clip(tiny_model_dir):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    path = tiny_model_dir("qwen2_vl")  # temporal patch 2 < 4 frames
+    model = AutoModelForImageTextToText.from_pretrained(path)
+    proc = AutoProcessor.from_pretrained(path)
+    with pytest.raises(ValueError, match="temporal_patch_size"):
+        pretrain_vision(model, proc.image_processor, 56, VisionPretrainConfig(num_frames=4, eval_n=4))
+
+
+def test_frozen_vision_tower_is_saved_unchanged(clip_model_dir, tmp_path):
+    from tests.test_train_sft import config, examples
+    from unireward.media import FramePolicy
+    from unireward.train import train_reward_model
+
+    out = train_reward_model(
+        config(
+            str(clip_model_dir),
+            tmp_path / "rm",
+            max_steps=3,
+            freeze_vision=True,
+            frame_policy=FramePolicy(num_frames=4, max_pixels=None),
+        ),
+        examples(),
+    )
+    before, after = load_file(clip_model_dir / "model.safetensors"), load_file(out / "model.safetensors")
+    vision = [k for k in after if ".visual." in k or k.startswith("visual.")]
+    assert vision and all(torch.equal(before[k], after[k]) for k in vision)
+    assert any(not torch.equal(before[k], after[k]) for k in after if k not in vision)
+    assert json.loads((out / "unireward.json").read_text())["freeze_vision"] is True
