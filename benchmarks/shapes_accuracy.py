@@ -5,6 +5,10 @@ The numbers come from `unireward.bench.runner.shapes_report`, the very function 
 colour x shape combinations never seen in training (see `unireward.data.shapes.HELD_OUT`).
 
     python benchmarks/shapes_accuracy.py --model rm/ --n 50   # -> benchmarks/results/shapes_accuracy.json
+
+`--split train --seed 7` is a diagnostic, not the held-out score: fresh draws (new seed, new renders) under
+the training rules, so colour x shape combinations are ones seen in training. The gap to the test split
+measures compositional generalisation.
 """
 
 from __future__ import annotations
@@ -37,8 +41,19 @@ def main(argv: list[str] | None = None) -> dict:
         help="default: the model's recorded choice, else logits",
     )
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=RESULTS / "shapes_accuracy.json")
+    parser.add_argument(
+        "--split",
+        default="test",
+        choices=("test", "train"),
+        help="test: held-out colour x shape pairs (the score); train: fresh draws of seen pairs (diagnostic)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: results/shapes_accuracy[_<split>_split].json"
+    )
     args = parser.parse_args(argv)
+    if args.out is None:
+        suffix = "" if args.split == "test" else f"_{args.split}_split"
+        args.out = RESULTS / f"shapes_accuracy{suffix}.json"
 
     judge = load_judge(
         args.model,
@@ -48,13 +63,13 @@ def main(argv: list[str] | None = None) -> dict:
         frame_policy=BENCH_FRAME_POLICY,
     )
     start = time.perf_counter()
-    metrics = shapes_report(judge, args.n, args.seed)
+    metrics = shapes_report(judge, args.n, args.seed, split=args.split)
     result = {
         "benchmark": "shapes_accuracy",
         "model": judge.describe(),
         "n_per_task": args.n,
         "seed": args.seed,
-        "split": "test",
+        "split": args.split,
         "seconds": round(time.perf_counter() - start, 2),
         "platform": platform.platform(),
         "metrics": metrics,

@@ -3,8 +3,9 @@
     python scripts/train_default_model.py                    # ~2 CPU-hours budget, writes the assets
     python scripts/train_default_model.py --minutes 10 --out /tmp/rm   # a short trial
 
-The recipe is `unireward.train.shapes.train_on_shapes` (explained shapes records, a tiny Qwen2-VL, TRL SFT
-under a wall-clock budget, held-out evaluation along the way). This script runs it for all four tasks and
+The recipe is `unireward.train.shapes.train_on_shapes` (explained shapes records, a tiny Qwen2-VL whose
+vision tower is first pre-trained on dense scene labels, then TRL SFT with the tower frozen, all under one
+wall-clock budget, held-out evaluation along the way). This script runs it for all four tasks and
 writes the final model, its `unireward.json` (protocol, decision="generate"), the learning curve (JSONL and
 PNG) and a model card to --out.
 """
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def write_assets(result, args) -> None:
     """Copy the model to --out with its metadata, learning curve (JSONL + PNG) and model card."""
+    from safetensors.torch import load_file
+
     from unireward.train.shapes import PROTOCOL
 
     trained, minutes, curve = result.model_dir, result.minutes, result.curve
@@ -95,6 +98,11 @@ def write_assets(result, args) -> None:
     (out / "learning_curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in curve))
     plot_curve(curve, out / "learning_curve.png")
     last = curve[-1] if curve else {}
+    vision = (meta.get("vision_pretraining") or {}).get("final") or {}
+    vision_minutes = (meta.get("vision_pretraining") or {}).get("minutes", 0)
+    keys = ("colour", "shape", "count_same", "relation", "motion", "speed", "appear", "blur")
+    vision_line = ", ".join(f"{k} {vision[k]:.2f}" for k in keys if k in vision) or "n/a"
+    n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
     rows = "\n".join(
         f"| {t} | {_pct(last.get(f'{t}/pair_without_ties'))} | {_pct(last.get(f'{t}/pair_with_ties'))} | "
         f"{_num(last.get(f'{t}/point_spearman'))} |"
@@ -107,8 +115,17 @@ that `load_judge()` and `make demo` work with no downloads. It judges shapes-wor
 answers only: it is a demonstration and test model, not a general reward model.
 
 - protocol `{PROTOCOL}`, decision `generate` (it writes its reasoning, then the verdict or score)
-- training: `{meta["command"]}`, {minutes:.1f} minutes of CPU, {meta.get("steps")} steps,
-  {args.n} records per task and mode (train split), learning rate {args.lr}, batch {args.batch_size}
+- architecture: Qwen2-VL, {n_params / 1e6:.1f} M parameters; 112 px images, 16 visual tokens per image;
+  temporal patch 8, so one visual patch holds a whole 8-frame clip (16 visual tokens per clip)
+- training: `{meta["command"]}`, {minutes:.1f} minutes of wall-clock on one CPU thread (data export
+  not counted), in two stages:
+  1. {vision_minutes:g} minutes of dense vision pre-training (`unireward.train.vision`): the vision tower
+     alone learns what covers each cell of the image (colour, shape, count, relation, motion, speed,
+     change, appearance) and per image blur / noise / artefacts / flicker. Held-out cell accuracy at the
+     end: {vision_line}
+  2. protocol SFT with TRL (vision tower frozen): {meta.get("steps")} steps, {args.n} records per task and
+     mode (train split) with the oracle's reasoning before each verdict or score, learning rate
+     {args.lr}, batch {args.batch_size}
 - accuracy on the held-out test split at the last evaluation ({args.eval_n} pairs and points per task;
   the full figures are in `benchmarks/results/shapes_accuracy.json`):
 

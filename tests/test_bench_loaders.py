@@ -364,3 +364,18 @@ def test_read_records_errors(tmp_path):
         load_suite("rewardbench-2")
     with pytest.raises(ValueError, match="--data"):
         load_suite("mj-bench")
+
+
+def test_shapes_suite_train_split_draws_seen_combos():
+    from unireward.data.shapes import HELD_OUT
+
+    test = load_shapes(n_per_task=3, seed=3)
+    train = load_shapes(n_per_task=3, seed=3, split="train")
+    assert train.info["split"] == "train" and test.info["split"] == "test"
+    assert {bi.id for bi in train.items}.isdisjoint({bi.id for bi in test.items})
+    assert all("-train-" in bi.id for bi in train.items)
+    with pytest.raises(ValueError, match="split"):
+        load_shapes(1, 3, split="dev")
+    held_out_words = [f"{colour} {shape}" for colour, shape in HELD_OUT]
+    assert not any(w in bi.item.prompt for bi in train.items for w in held_out_words)
+    assert any(w in bi.item.prompt for bi in test.items for w in held_out_words)

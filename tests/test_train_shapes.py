@@ -55,3 +55,37 @@ def test_budget_stops_training(tmp_path):
     )
     result = train_on_shapes(config)
     assert result.steps == 1 and len(result.curve) == 1  # stopped after the first step, evaluated once
+
+
+def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    config = ShapesTrainingConfig(
+        work_dir=str(tmp_path / "work"),
+        tasks=("image_gen",),
+        records_per_task_mode=2,
+        max_steps=2,
+        eval_every=1,
+        eval_n=1,
+        eval_tasks=("image_gen",),
+        batch_size=2,
+        spec=TinySpec(image_size=56),
+        vision_minutes=0.0,
+    )
+    result = train_on_shapes(config)
+    script = Path(__file__).resolve().parent.parent / "scripts" / "train_default_model.py"
+    spec = importlib.util.spec_from_file_location("train_default_model", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "assets"
+    args = argparse.Namespace(out=out, n=2, lr=1e-3, batch_size=2, eval_n=1)
+    module.write_assets(result, args)
+    card = (out / "README.md").read_text()
+    assert "| image_gen |" in card and "![learning curve](learning_curve.png)" in card
+    assert (out / "learning_curve.png").stat().st_size > 1000
+    assert len((out / "learning_curve.jsonl").read_text().splitlines()) == 2
+    meta = json.loads((out / "unireward.json").read_text())
+    assert meta["decision"] == "generate" and meta["protocol"] == PROTOCOL
+    assert load_judge(out).protocol.name == PROTOCOL

@@ -583,9 +583,13 @@ def load_mj_bench(data: str | Path, *, split: str | None = None, tie_epsilon: fl
 
 
 # -------------------------------------------------------------------------------------------------- shapes
-def load_shapes(n_per_task: int = 50, seed: int = 0, tasks: Sequence[str | Task] | None = None) -> BenchSuite:
+def load_shapes(
+    n_per_task: int = 50, seed: int = 0, tasks: Sequence[str | Task] | None = None, split: str = "test"
+) -> BenchSuite:
     """The shapes world's test split: n pair and n point examples of each task (all four unless `tasks`
-    names some), labelled by the oracle."""
+    names some), labelled by the oracle. `split="train"` draws fresh examples under the training rules
+    instead (colour×shape pairs seen in training): a diagnostic of compositional generalisation, not a
+    held-out score."""
     from unireward.data.shapes import ShapesWorld
 
     if n_per_task < 1:
@@ -593,9 +597,9 @@ def load_shapes(n_per_task: int = 50, seed: int = 0, tasks: Sequence[str | Task]
     world = ShapesWorld(seed=seed)
     items: list[BenchItem] = []
     for task in [Task.parse(t) for t in tasks] if tasks else list(Task):
-        for ex in world.examples(task, "pair", n_per_task, split="test"):
+        for ex in world.examples(task, "pair", n_per_task, split=split):
             items.append(BenchItem(ex.item, ex.label, task.value, meta={"scores": list(ex.scores)}))
-        for ex in world.examples(task, "point", n_per_task, split="test"):
+        for ex in world.examples(task, "point", n_per_task, split=split):
             items.append(BenchItem(ex.item, float(ex.score), task.value))
     return BenchSuite(
         "shapes",
@@ -606,10 +610,11 @@ def load_shapes(n_per_task: int = 50, seed: int = 0, tasks: Sequence[str | Task]
         "Spearman correlation of point scores with the oracle score (failures left out of the correlation "
         "and counted)",
         FramePolicy(num_frames=world.num_frames),
-        f"shapes world seed={seed}, test split, {n_per_task} pairs + {n_per_task} points per task",
+        f"shapes world seed={seed}, {split} split, {n_per_task} pairs + {n_per_task} points per task",
         {
             "n_per_task": n_per_task,
             "seed": seed,
+            "split": split,
             "image_size": world.image_size,
             "num_frames": world.num_frames,
         },

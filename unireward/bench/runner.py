@@ -509,12 +509,13 @@ def shapes_report(
     *,
     chunk_size: int = 32,
     tasks: Sequence[str] | None = None,
+    split: str = "test",
 ) -> dict[str, dict]:
     """The shapes-world metrics of `judge` (test split, n pairs and n points per task, world `seed`).
 
     `unireward bench --suite shapes` and `benchmarks/shapes_accuracy.py` both come down to this: the same
     suite, the same chunks, the same rows and `compute_metrics`, so their numbers agree by construction."""
-    suite = load_shapes(n_per_task, seed, tasks)
+    suite = load_shapes(n_per_task, seed, tasks, split)
     rows: list[dict] = []
     for chunk in _chunks(suite.items, chunk_size):
         rows += predict(judge, chunk, decision=judge.config.decision, swap=False, order={})
