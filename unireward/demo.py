@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--strategy", default="paper", help="paper | best_worst | swiss | round_robin")
     parser.add_argument("--out", default="runs/demo", help="output directory")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the runs in --out instead of starting them afresh"
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -80,6 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     for task in Task:
         task_dir = out / task.value
+        if not args.resume and (task_dir / "pairs").exists():
+            shutil.rmtree(task_dir / "pairs")  # the demo's own output: a rerun starts afresh
         manifest = write_shapes_candidates(
             task_dir / "candidates", task, args.prompts, seed=args.seed, split="test"
         )

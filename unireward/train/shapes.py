@@ -53,14 +53,14 @@ class ShapesTrainingConfig:
     work_dir: str
     tasks: tuple[str, ...] = tuple(t.value for t in Task)
     records_per_task_mode: int = 3000
-    minutes: float = 110.0
+    minutes: float = 85.0
     max_steps: int = 100_000
-    eval_every: int = 500
+    eval_every: int = 1000
     eval_n: int = 16
     eval_tasks: tuple[str, ...] = tuple(t.value for t in Task)
     learning_rate: float = 1e-3
     batch_size: int = 8
-    vision_minutes: float = 10.0  # dense vision pre-training before the protocol SFT; 0 skips it
+    vision_minutes: float = 15.0  # dense vision pre-training before the protocol SFT; 0 skips it
     vision_learning_rate: float = 2e-3
     vision_max_steps: int = 100_000
     freeze_vision: bool = True
