@@ -5,8 +5,9 @@ built with the paper's procedure (5 pair rankings + 10 point scores per prompt) 
 datasets exported, an HTML report written, and a summary of how often the chosen candidate is truly better
 by the world's exact oracle.
 
-Uses the shipped default model when it exists. Until it does, a tiny *untrained* model is built on the
-spot so the whole path runs; its pairs are chance-level and the output says so.
+Uses the shipped default model (unireward/assets/default_model; its card gives its measured accuracy). If
+that folder is missing, a tiny *untrained* model is built on the spot so the whole path still runs; its
+pairs are chance-level and the output says so.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     model, trained = _model(args.model)
     if not trained:
         print(
-            "NOTE: no trained default model is shipped yet; using a tiny UNTRAINED model.\n"
+            "NOTE: no default model found (unireward/assets/default_model); using a tiny UNTRAINED model.\n"
             "      Pairs below are chance-level: this run shows the pipeline, not judgement.\n"
         )
     judge = load_judge(model, batch_size=16)
