@@ -9,19 +9,27 @@ from unireward.tiny import TinySpec
 from unireward.train.shapes import PROTOCOL, ShapesTrainingConfig, train_on_shapes
 
 
-def test_train_on_shapes_writes_a_curve_and_a_loadable_generate_model(tmp_path):
-    config = ShapesTrainingConfig(
-        work_dir=str(tmp_path),
-        tasks=("image_gen", "video_und"),
+def toy_config(work_dir, tasks: tuple[str, ...], **kw) -> ShapesTrainingConfig:
+    """Two records per task and mode, a 56 px model, evaluation on the training tasks, no vision stage."""
+    base = dict(
         records_per_task_mode=2,
-        max_steps=4,
-        eval_every=2,
         eval_n=1,
-        eval_tasks=("image_gen",),
+        eval_tasks=tasks,
         batch_size=2,
-        num_frames=4,
         spec=TinySpec(image_size=56),
         vision_minutes=0.0,
+    )
+    return ShapesTrainingConfig(work_dir=str(work_dir), tasks=tasks, **{**base, **kw})
+
+
+def test_train_on_shapes_writes_a_curve_and_a_loadable_generate_model(tmp_path):
+    config = toy_config(
+        tmp_path,
+        ("image_gen", "video_und"),
+        max_steps=4,
+        eval_every=2,
+        eval_tasks=("image_gen",),
+        num_frames=4,
     )
     result = train_on_shapes(config)
     assert result.steps == 4
@@ -40,19 +48,7 @@ def test_train_on_shapes_writes_a_curve_and_a_loadable_generate_model(tmp_path):
 
 
 def test_budget_stops_training(tmp_path):
-    config = ShapesTrainingConfig(
-        work_dir=str(tmp_path),
-        tasks=("image_und",),
-        records_per_task_mode=2,
-        minutes=0.0,
-        max_steps=50,
-        eval_every=1000,
-        eval_n=1,
-        eval_tasks=("image_und",),
-        batch_size=2,
-        spec=TinySpec(image_size=56),
-        vision_minutes=0.0,
-    )
+    config = toy_config(tmp_path, ("image_und",), minutes=0.0, max_steps=50, eval_every=1000)
     result = train_on_shapes(config)
     assert result.steps == 1 and len(result.curve) == 1  # stopped after the first step, evaluated once
 
@@ -62,18 +58,7 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     import importlib.util
     from pathlib import Path
 
-    config = ShapesTrainingConfig(
-        work_dir=str(tmp_path / "work"),
-        tasks=("image_gen",),
-        records_per_task_mode=2,
-        max_steps=2,
-        eval_every=1,
-        eval_n=1,
-        eval_tasks=("image_gen",),
-        batch_size=2,
-        spec=TinySpec(image_size=56),
-        vision_minutes=0.0,
-    )
+    config = toy_config(tmp_path / "work", ("image_gen",), max_steps=2, eval_every=1)
     result = train_on_shapes(config)
     script = Path(__file__).resolve().parent.parent / "scripts" / "train_default_model.py"
     spec = importlib.util.spec_from_file_location("train_default_model", script)

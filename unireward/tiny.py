@@ -196,25 +196,16 @@ def _build_qwen(architecture: str, spec: TinySpec):
         model = Qwen2_5_VLForConditionalGeneration(config)
     pixels = spec.image_size * spec.image_size
     size = {"shortest_edge": pixels, "longest_edge": pixels}
-    tps = spec.temporal_patch_size
-    image_processor = Qwen2VLImageProcessor(
+    layout = dict(
         size=size,
         min_pixels=pixels,
         max_pixels=pixels,
-        temporal_patch_size=tps,
+        temporal_patch_size=spec.temporal_patch_size,
         patch_size=spec.patch_size,
         merge_size=spec.spatial_merge_size,
     )
-    video_processor = Qwen2VLVideoProcessor(
-        size=size,
-        min_pixels=pixels,
-        max_pixels=pixels,
-        do_sample_frames=False,
-        cap_pixels_per_frame=True,
-        temporal_patch_size=tps,
-        patch_size=spec.patch_size,
-        merge_size=spec.spatial_merge_size,
-    )
+    image_processor = Qwen2VLImageProcessor(**layout)
+    video_processor = Qwen2VLVideoProcessor(**layout, do_sample_frames=False, cap_pixels_per_frame=True)
     template = _CHAT_TEMPLATE.replace("{{ IMAGE }}", "<|vision_start|><|image_pad|><|vision_end|>").replace(
         "{{ VIDEO }}", "<|vision_start|><|video_pad|><|vision_end|>"
     )

@@ -192,24 +192,13 @@ def _sample_specs(world: sw.ShapesWorld, split: str, n: int) -> list:
     out = []
     for k in range(n):
         task, which = SOURCES[k % len(SOURCES)]
-        dr = _vision_stream(world, split, task)
+        dr = world._stream(split, task, "candidates")  # the world caches one stream per (split, task, kind)
         prompt = sw.sample_prompt(task, dr)
         out.append(sw.sample_candidate(task, dr, prompt) if which == "candidate" else prompt.media)
     return out
 
 
-_STREAMS: dict = {}
-
-
-def _vision_stream(world: sw.ShapesWorld, split: str, task: Task):
-    # A stream of the world's own samplers (a world seed of its own): fresh draws under the split's rules.
-    key = (id(world), split, task)
-    if key not in _STREAMS:
-        _STREAMS[key] = world._new_stream(split, task, "candidates")
-    return _STREAMS[key]
-
-
-def make_batch(world, packer: PixelPacker, specs: list, cells: int, num_frames: int, size: int):
+def make_batch(packer: PixelPacker, specs: list, cells: int, num_frames: int, size: int):
     import torch
 
     pixels, grids, cell_t, glob_t = [], [], {k: [] for k in CELL_TARGETS}, {k: [] for k in GLOBAL_TARGETS}
@@ -293,7 +282,6 @@ def pretrain_vision(
     train_world = sw.ShapesWorld(config.seed + 1000, config.image_size, config.num_frames)
     test_world = sw.ShapesWorld(config.seed + 2000, config.image_size, config.num_frames)
     test = make_batch(
-        test_world,
         packer,
         _sample_specs(test_world, "test", config.eval_n),
         cells,
@@ -302,7 +290,6 @@ def pretrain_vision(
     )
 
     seen = make_batch(
-        train_world,
         packer,
         _sample_specs(train_world, "train", 64),
         cells,
@@ -342,9 +329,7 @@ def pretrain_vision(
         if done:
             break
         specs = _sample_specs(train_world, "train", config.batch_size)
-        pixels, grid, cell_t, glob_t = make_batch(
-            train_world, packer, specs, cells, config.num_frames, config.image_size
-        )
+        pixels, grid, cell_t, glob_t = make_batch(packer, specs, cells, config.num_frames, config.image_size)
         tokens = visual(pixels, grid_thw=grid).pooler_output
         losses, _ = heads.losses_and_hits(tokens, len(grid), cell_t, glob_t)
         loss = sum(losses.values())
