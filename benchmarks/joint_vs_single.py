@@ -4,8 +4,9 @@ two pairs of tasks, and all four, with equal budgets, every model evaluated on e
     python benchmarks/joint_vs_single.py --steps 1500          # -> benchmarks/results/joint_vs_single.json
 
 Each model is trained by `unireward.train.shapes.train_on_shapes` (the default model's recipe) for the
-same number of optimizer steps and batch size, from the same initialisation, on the same number of records
-per task and mode; only the set of tasks differs. Reported as measured, whichever way it comes out.
+same number of optimizer steps and batch size, from the same initialisation, on fresh draws of its tasks
+every step (or, with --n, on the same number of fixed records per task and mode); only the set of tasks
+differs. Reported as measured, whichever way it comes out.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def main(argv: list[str] | None = None) -> dict:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--steps", type=int, default=1500, help="optimizer steps per model (equal budgets)")
-    parser.add_argument("--n", type=int, default=1000, help="training records per task and mode")
+    parser.add_argument(
+        "--n", type=int, default=None, help="fixed training records per task and mode (default: fresh draws)"
+    )
     parser.add_argument("--eval-n", type=int, default=32, help="held-out pairs and points per task")
     parser.add_argument("--subsets", default=",".join(SUBSETS), help="comma-separated names from SUBSETS")
     parser.add_argument("--work", type=Path, default=Path(".cache/joint-vs-single"))

@@ -3,7 +3,7 @@
     python scripts/train_default_model.py                    # ~2 CPU-hours budget, writes the assets
     python scripts/train_default_model.py --minutes 10 --out /tmp/rm   # a short trial
 
-The recipe is `unireward.train.shapes.train_on_shapes` (explained shapes records, a tiny Qwen2-VL whose
+The recipe is `unireward.train.shapes.train_on_shapes` (explained shapes examples, a tiny Qwen2-VL whose
 vision tower is first pre-trained on dense scene labels, then TRL SFT with the tower frozen, all under one
 wall-clock budget, held-out evaluation along the way). This script runs it for all four tasks and
 writes the final model, its `unireward.json` (protocol, decision="generate"), the learning curve (JSONL and
@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "default-model")
     parser.add_argument(
-        "--n", type=int, default=d.records_per_task_mode, help="training records per task and mode"
+        "--n",
+        type=int,
+        default=d.records_per_task_mode,
+        help="train on a fixed set of N records per task and mode (default: fresh draws every step)",
     )
     parser.add_argument("--minutes", type=float, default=d.minutes, help="wall-clock training budget")
     parser.add_argument("--eval-every", type=int, default=d.eval_every)
@@ -102,6 +105,11 @@ def write_assets(result, args) -> None:
     vision_minutes = (meta.get("vision_pretraining") or {}).get("minutes", 0)
     keys = ("colour", "shape", "count_same", "relation", "motion", "speed", "appear", "blur")
     vision_line = ", ".join(f"{k} {vision[k]:.2f}" for k in keys if k in vision) or "n/a"
+    data = (
+        f"{args.n} fixed records per task and mode"
+        if args.n
+        else f"fresh draws every step ({meta.get('steps', 0) * args.batch_size:,} examples, none repeated)"
+    )
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
     rows = "\n".join(
         f"| {t} | {_pct(last.get(f'{t}/pair_without_ties'))} | {_pct(last.get(f'{t}/pair_with_ties'))} | "
@@ -123,9 +131,9 @@ answers only: it is a demonstration and test model, not a general reward model.
      alone learns what covers each cell of the image (colour, shape, count, relation, motion, speed,
      change, appearance) and per image blur / noise / artefacts / flicker. Held-out cell accuracy at the
      end: {vision_line}
-  2. protocol SFT with TRL (vision tower frozen): {meta.get("steps")} steps, {args.n} records per task and
-     mode (train split) with the oracle's reasoning before each verdict or score, learning rate
-     {args.lr}, batch {args.batch_size}
+  2. protocol SFT with TRL (vision tower frozen): {meta.get("steps")} steps of batch {args.batch_size},
+     {data} (train split), with the oracle's reasoning before each verdict or score, learning rate
+     {args.lr}
 - accuracy on the held-out test split at the last evaluation ({args.eval_n} pairs and points per task;
   the full figures are in `benchmarks/results/shapes_accuracy.json`):
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from unireward.judge import load_judge
 from unireward.tiny import TinySpec
 from unireward.train.shapes import PROTOCOL, ShapesTrainingConfig, train_on_shapes
@@ -45,6 +47,52 @@ def test_train_on_shapes_writes_a_curve_and_a_loadable_generate_model(tmp_path):
     assert [json.loads(x)["step"] for x in lines] == [2, 4]
     judge = load_judge(result.model_dir)
     assert judge.protocol.name == PROTOCOL and judge.config.decision == "generate"
+
+
+def test_fresh_stream_trains_and_matches_the_exported_records(tmp_path):
+    import itertools
+
+    from unireward.data.records import Record, export_shapes, load_records, record_example
+    from unireward.protocols import get_protocol
+    from unireward.train.shapes import shapes_sft_stream
+
+    rows = list(itertools.islice(iter(shapes_sft_stream(("image_gen", "video_und"), seed=4)), 8))
+    assert [(r["task"], r["mode"]) for r in rows[:4]] == [
+        ("image_gen", "pair"),
+        ("image_gen", "point"),
+        ("video_und", "pair"),
+        ("video_und", "point"),
+    ]
+    again = list(itertools.islice(iter(shapes_sft_stream(("image_gen", "video_und"), seed=4)), 8))
+    assert [r["completion"] for r in rows] == [r["completion"] for r in again]
+    # The k-th stream row of a (task, mode) is the k-th exported record of it: the same targets.
+    directory = export_shapes(tmp_path / "x", 2, seed=4, tasks=("image_gen", "video_und"), explain=True)
+    protocol = get_protocol(PROTOCOL)
+    exported = {}
+    for row in load_records(directory):
+        rec = Record.from_row(row)
+        exported.setdefault((rec.task, rec.mode), []).append(record_example(rec, directory, protocol)[1])
+    streamed = {}
+    for r in rows:
+        streamed.setdefault((r["task"], r["mode"]), []).append(r["completion"])
+    assert streamed == exported
+
+    result = train_on_shapes(
+        toy_config(tmp_path / "run", ("image_gen",), records_per_task_mode=None, max_steps=3)
+    )
+    assert result.steps == 3 and not (tmp_path / "run" / "data").exists()
+    meta = json.loads((result.model_dir / "unireward.json").read_text())
+    assert meta["train_examples"] == "stream"
+
+
+def test_learning_rate_follows_the_clock():
+    from unireward.train.shapes import budget_lr_factor
+
+    assert budget_lr_factor(0, 100, 0.25) == 1.0
+    assert budget_lr_factor(75, 100, 0.25) == 1.0  # decay starts with the last quarter
+    assert budget_lr_factor(87.5, 100, 0.25) == pytest.approx(0.55)
+    assert budget_lr_factor(100, 100, 0.25) == budget_lr_factor(130, 100, 0.25) == pytest.approx(0.1)
+    assert budget_lr_factor(99, 100, 0.0) == 1.0  # no decay asked
 
 
 def test_budget_stops_training(tmp_path):

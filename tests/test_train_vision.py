@@ -123,3 +123,29 @@ def test_frozen_vision_tower_is_saved_unchanged(clip_model_dir, tmp_path):
     assert vision and all(torch.equal(before[k], after[k]) for k in vision)
     assert any(not torch.equal(before[k], after[k]) for k in after if k not in vision)
     assert json.loads((out / "unireward.json").read_text())["freeze_vision"] is True
+
+
+def test_relation_is_only_labelled_in_two_object_scenes():
+    one = sw.ImageSpec((sw.Obj("red", "circle", 0.5, 0.5, 0.9),))
+    cell, _ = scene_targets(one, cells=2)
+    covered = cell["colour"] > 0
+    assert covered.any() and set(cell["relation"][covered]) == {IGNORE}
+    assert set(cell["relation"][~covered]) <= {0, IGNORE}
+
+
+def test_random_palette_draws_in_its_colours_and_ignores_colour_labels(clip_model_dir):
+    from transformers import AutoProcessor
+
+    from unireward.train.vision import make_batch, random_palette
+
+    spec = sw.ImageSpec((sw.Obj("red", "square", 0.5, 0.5, 0.9),))
+    palette = random_palette(np.random.default_rng(3))
+    image = np.asarray(sw.render_image(spec, 56, palette))
+    assert tuple(image[28, 28]) == palette["red"] != sw.COLOURS["red"]
+    assert all(max(rgb) < 200 for rgb in palette.values())  # never mistaken for the light background
+    proc = AutoProcessor.from_pretrained(clip_model_dir)
+    packer = PixelPacker(proc.image_processor, 56)
+    _, _, cell, _ = make_batch(packer, [spec, spec], 2, 4, 56, palettes=[palette, None])
+    recoloured, plain = cell["colour"][0], cell["colour"][1]
+    assert (plain > 0).all() and (recoloured == IGNORE).all()
+    assert torch.equal(cell["shape"][0], cell["shape"][1])  # the shape is still taught

@@ -163,7 +163,7 @@ def export_shapes(
 ) -> Path:
     """Draw shapes-world examples and save them as a records dataset (media as PNG files). With `explain`,
     each record's details carry the oracle's reasoning (`shapes.explanation`) for the target text."""
-    from unireward.data.shapes import ShapesWorld, explanation
+    from unireward.data.shapes import ShapesWorld
 
     directory = Path(directory)
     world = ShapesWorld(seed=seed, image_size=image_size, num_frames=num_frames)
@@ -180,17 +180,10 @@ def export_shapes(
                     return str(Path(_save_media(m, directory / rel / name)).relative_to(directory))
 
                 media = "" if task.is_generation else save(item.media, "media")
-                if mode == "pair":
-                    cands = [item.a, item.b]
-                    details = {"a": ex.details_a, "b": ex.details_b, "scores": list(ex.scores)}
-                    label, score = ex.label, math.nan
-                else:
-                    cands = [item.candidate]
-                    details, label, score = ex.details, "", float(ex.score)
+                cands = [item.a, item.b] if mode == "pair" else [item.candidate]
                 if task.is_generation:
                     cands = [save(c, f"cand{j}") for j, c in enumerate(cands)]
-                if explain and (text := explanation(task, ex)):
-                    details = {**details, "explanation": text}
+                label, score, details = shapes_labels(task, ex, explain)
                 records.append(
                     Record(
                         rid,
@@ -208,14 +201,34 @@ def export_shapes(
     return save_records(records, directory)
 
 
-def record_example(record: Record, root: str | Path, protocol) -> tuple[PairItem | PointItem, str]:
-    """(item, target answer text) for supervised training: the protocol renders the label or score, with
-    the record's details (elements, dimensions, explanation) where its format uses them."""
-    item = record_to_item(record, root)
-    task = Task.parse(record.task)
-    if record.mode == "pair":
-        keep = {k: v for k, v in record.details.items() if k in ("explanation", "scores")}
+def shapes_labels(task: Task | str, example: Any, explain: bool = False) -> tuple[str, float, dict]:
+    """(label, score, details) of a shapes-world pair or point example, as a record stores them; with
+    `explain`, details carry the oracle's reasoning (`shapes.explanation`) for the target text."""
+    from unireward.data.shapes import PairExample, explanation
+
+    if isinstance(example, PairExample):
+        details = {"a": example.details_a, "b": example.details_b, "scores": list(example.scores)}
+        label, score = example.label, math.nan
+    else:
+        details, label, score = dict(example.details), "", float(example.score)
+    if explain and (text := explanation(task, example)):
+        details["explanation"] = text
+    return label, score, details
+
+
+def target_text(protocol, task: Task | str, mode: str, label: str, score: float, details: dict) -> str:
+    """The answer a model is trained to give: the protocol renders the label or score, with the details
+    (elements, dimensions, explanation) where its format uses them."""
+    task = Task.parse(task)
+    if mode == "pair":
+        keep = {k: v for k, v in details.items() if k in ("explanation", "scores")}
         if "scores" in keep and not isinstance(keep["scores"], dict):
             keep.pop("scores")  # oracle scores of A and B, not the 2.0 per-dimension format
-        return item, protocol.pair_target(task, record.label, **keep)
-    return item, protocol.point_target(task, record.score, **record.details)
+        return protocol.pair_target(task, label, **keep)
+    return protocol.point_target(task, score, **details)
+
+
+def record_example(record: Record, root: str | Path, protocol) -> tuple[PairItem | PointItem, str]:
+    """(item, target answer text) for supervised training (see `target_text`)."""
+    target = target_text(protocol, record.task, record.mode, record.label, record.score, record.details)
+    return record_to_item(record, root), target

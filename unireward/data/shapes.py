@@ -268,9 +268,11 @@ def combos(spec: Any) -> set[tuple[str, str]]:
 # ------------------------------------------------------------------------------------------ rendering
 
 
-def _draw_obj(draw: ImageDraw.ImageDraw, o: Obj, size: int, fill: Any = None) -> None:
+def _draw_obj(
+    draw: ImageDraw.ImageDraw, o: Obj, size: int, fill: Any = None, palette: dict | None = None
+) -> None:
     cx, cy, r = o.x * size, o.y * size, o.size * size / 2
-    fill = COLOURS[o.colour] if fill is None else fill
+    fill = (palette or COLOURS)[o.colour] if fill is None else fill
     if o.shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
     elif o.shape == "square":
@@ -306,12 +308,13 @@ def _degrade(img: Image.Image, blur: float, noise: float, artefacts: float, seed
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
-def render_image(spec: ImageSpec, size: int = 64) -> Image.Image:
-    """Draw the scene (objects in order, later on top) and apply blur, then artefacts, then noise."""
+def render_image(spec: ImageSpec, size: int = 64, palette: dict | None = None) -> Image.Image:
+    """Draw the scene (objects in order, later on top) and apply blur, then artefacts, then noise.
+    `palette` (colour name -> RGB) replaces `COLOURS`: vision pre-training draws shapes in random colours."""
     img = Image.new("RGB", (size, size), BACKGROUND)
     draw = ImageDraw.Draw(img)
     for o in spec.objects:
-        _draw_obj(draw, o, size)
+        _draw_obj(draw, o, size, palette=palette)
     return _degrade(img, spec.blur, spec.noise, spec.artefacts, spec.seed)
 
 
@@ -330,7 +333,9 @@ def frame_times(num_frames: int) -> list[float]:
     return [k / (num_frames - 1) for k in range(num_frames)] if num_frames > 1 else [0.0]
 
 
-def render_video(spec: VideoSpec, num_frames: int = 8, size: int = 64) -> list[Image.Image]:
+def render_video(
+    spec: VideoSpec, num_frames: int = 8, size: int = 64, palette: dict | None = None
+) -> list[Image.Image]:
     """Render `num_frames` frames evenly spaced over the clip; flicker times map to the nearest frame."""
     flick = {round(f * (num_frames - 1)) for f in spec.flicker}
     frames = []
@@ -338,18 +343,20 @@ def render_video(spec: VideoSpec, num_frames: int = 8, size: int = 64) -> list[I
         objs = tuple(o for tr in spec.tracks if (o := tr.at(t)) is not None)
         if k in flick and spec.flicker_kind == "drop":
             objs = ()
-        img = render_image(ImageSpec(objs, spec.blur, spec.noise, 0.0, spec.seed + k), size)
+        img = render_image(ImageSpec(objs, spec.blur, spec.noise, 0.0, spec.seed + k), size, palette)
         if k in flick and spec.flicker_kind == "bright":
             img = ImageEnhance.Brightness(img).enhance(0.4)
         frames.append(img)
     return frames
 
 
-def render_media(spec: ImageSpec | VideoSpec, image_size: int = 64, num_frames: int = 8) -> Any:
+def render_media(
+    spec: ImageSpec | VideoSpec, image_size: int = 64, num_frames: int = 8, palette: dict | None = None
+) -> Any:
     """A PIL image for an ImageSpec, a list of PIL frames for a VideoSpec."""
     if isinstance(spec, VideoSpec):
-        return render_video(spec, num_frames, image_size)
-    return render_image(spec, image_size)
+        return render_video(spec, num_frames, image_size, palette)
+    return render_image(spec, image_size, palette)
 
 
 # ------------------------------------------------------------------------------------------- oracles

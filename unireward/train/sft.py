@@ -132,7 +132,7 @@ class RewardSFTConfig:
 # Examples → dataset
 
 
-def _dataset_features():
+def sft_features():
     from datasets import Features, List, Value
     from datasets import Image as ImageFeature
 
@@ -232,40 +232,46 @@ def sft_examples(
     examples = list(examples)
     if not examples:
         raise ValueError("no training examples: pass a non-empty list of (PairItem | PointItem, target_text)")
-    rows = []
-    for i, example in enumerate(examples):
-        if not (isinstance(example, (tuple, list)) and len(example) == 2):
-            raise ValueError(f"example {i}: expected (item, target_text), got {type(example).__name__}")
-        item, target = example
-        name = _example_name(i, item)
-        if not isinstance(target, str) or not target.strip():
-            raise ValueError(f"{name}: the target must be a non-empty string, got {target!r}")
-        if isinstance(item, PairItem):
-            mode, conv, parsed = "pair", proto.pair_conversation(item), proto.parse_pair(item.task, target)
-        elif isinstance(item, PointItem):
-            mode, conv, parsed = "point", proto.point_conversation(item), proto.parse_point(item.task, target)
-        else:
-            raise ValueError(f"{name}: expected a PairItem or PointItem, got {type(item).__name__}")
-        if parsed.failure is not None:
-            raise ValueError(
-                f"{name}: the target {target!r} does not parse back under protocol {proto.name!r} "
-                f"({parsed.failure.message}); build targets with protocol.{mode}_target(...)"
-            )
-        try:
-            media = [encode_source(kind, src) for kind, src in conv.media]
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{name}: {e}") from None
-        rows.append(
-            {
-                "id": item.id if item.id is not None else str(i),
-                "task": item.task.value,
-                "mode": mode,
-                "prompt": json.dumps(conv.messages),
-                "completion": target,
-                "media": media,
-            }
+    return Dataset.from_list(
+        [sft_row(i, example, proto) for i, example in enumerate(examples)], features=sft_features()
+    )
+
+
+def sft_row(index: int, example: Any, protocol: Protocol) -> dict:
+    """One `sft_examples` row from an (item, target) example; ValueError naming the example if it is bad."""
+    if not (isinstance(example, (tuple, list)) and len(example) == 2):
+        raise ValueError(f"example {index}: expected (item, target_text), got {type(example).__name__}")
+    item, target = example
+    name = _example_name(index, item)
+    if not isinstance(target, str) or not target.strip():
+        raise ValueError(f"{name}: the target must be a non-empty string, got {target!r}")
+    if isinstance(item, PairItem):
+        mode, conv, parsed = "pair", protocol.pair_conversation(item), protocol.parse_pair(item.task, target)
+    elif isinstance(item, PointItem):
+        mode, conv, parsed = (
+            "point",
+            protocol.point_conversation(item),
+            protocol.parse_point(item.task, target),
         )
-    return Dataset.from_list(rows, features=_dataset_features())
+    else:
+        raise ValueError(f"{name}: expected a PairItem or PointItem, got {type(item).__name__}")
+    if parsed.failure is not None:
+        raise ValueError(
+            f"{name}: the target {target!r} does not parse back under protocol {protocol.name!r} "
+            f"({parsed.failure.message}); build targets with protocol.{mode}_target(...)"
+        )
+    try:
+        media = [encode_source(kind, src) for kind, src in conv.media]
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name}: {e}") from None
+    return {
+        "id": item.id if item.id is not None else str(index),
+        "task": item.task.value,
+        "mode": mode,
+        "prompt": json.dumps(conv.messages),
+        "completion": target,
+        "media": media,
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -388,13 +394,16 @@ def _live_log_callback(path: Path):
 
 
 def _as_dataset(examples: Any, protocol: Protocol, what: str):
-    from datasets import Dataset
+    from datasets import Dataset, IterableDataset
 
-    if isinstance(examples, Dataset):
-        missing = {"prompt", "completion", "media"} - set(examples.column_names)
+    if isinstance(examples, (Dataset, IterableDataset)):
+        missing = {"prompt", "completion", "media"} - set(examples.column_names or ())
         if missing:
-            raise ValueError(f"{what} dataset lacks columns {sorted(missing)}; build it with sft_examples()")
-        if len(examples) == 0:
+            raise ValueError(
+                f"{what} dataset lacks columns {sorted(missing)}; build it with sft_examples() (or, for a "
+                "stream, IterableDataset.from_generator(..., features=sft_features()) of sft_row() rows)"
+            )
+        if isinstance(examples, Dataset) and len(examples) == 0:
             raise ValueError(f"the {what} dataset is empty")
         return examples
     try:
@@ -502,7 +511,7 @@ def train_reward_model(
         "base_model": str(config.model),
         "lora": config.lora,
         "freeze_vision": config.freeze_vision,
-        "train_examples": len(train_ds),
+        "train_examples": len(train_ds) if hasattr(train_ds, "__len__") else "stream",
         "final_loss": _last(history, "loss"),
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2))

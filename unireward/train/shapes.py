@@ -3,10 +3,12 @@
 The recipe behind the shipped default model (`scripts/train_default_model.py`) and the joint-versus-
 single-task experiment (`benchmarks/joint_vs_single.py`):
 
-1. `export_shapes(..., explain=True)`: records of the chosen tasks in both modes, each target preceded by
-   the oracle's reasoning (`unireward.data.shapes.explanation`). A one-token verdict teaches a
-   from-scratch model too little (../shared/DESIGN.md); the reasoning gives dense supervision and makes the
-   verdict a simple function of text the model has just written.
+1. Training examples of the chosen tasks in both modes, each target preceded by the oracle's reasoning
+   (`unireward.data.shapes.explanation`). A one-token verdict teaches a from-scratch model too little
+   (../shared/DESIGN.md); the reasoning gives dense supervision and makes the verdict a simple function
+   of text the model has just written. By default every step sees fresh draws (`shapes_sft_stream`):
+   epochs over a fixed record set overfit (docs/research/default-model.md); `records_per_task_mode`
+   trains on a fixed exported set instead.
 2. `build_tiny_model("qwen2_vl", ...)` with `default_spec()`, then `pretrain_vision`: the vision tower alone
    learns dense scene labels (what covers each cell: colour, shape, count, relation, motion, change,
    appearance; blur/noise/artefacts/flicker per image) from fresh renders for `vision_minutes`.
@@ -17,6 +19,7 @@ single-task experiment (`benchmarks/joint_vs_single.py`):
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -52,15 +55,18 @@ def default_spec() -> TinySpec:
 class ShapesTrainingConfig:
     work_dir: str
     tasks: tuple[str, ...] = tuple(t.value for t in Task)
-    records_per_task_mode: int = 3000
-    minutes: float = 85.0
+    records_per_task_mode: int | None = None  # None: fresh draws every step; n: a fixed set of n records
+    minutes: float = 100.0
     max_steps: int = 100_000
     eval_every: int = 1000
     eval_n: int = 16
     eval_tasks: tuple[str, ...] = tuple(t.value for t in Task)
     learning_rate: float = 1e-3
+    # The SFT learning rate falls linearly to a tenth over this last share of the wall-clock budget (the
+    # budget is time, not steps, so the schedule follows the clock).
+    lr_decay_share: float = 0.25
     batch_size: int = 8
-    vision_minutes: float = 15.0  # dense vision pre-training before the protocol SFT; 0 skips it
+    vision_minutes: float = 25.0  # dense vision pre-training before the protocol SFT; 0 skips it
     vision_learning_rate: float = 2e-3
     vision_max_steps: int = 100_000
     freeze_vision: bool = True
@@ -87,6 +93,14 @@ def headline(metrics: dict) -> dict:
         if name in ("pair_without_ties", "pair_with_ties", "point_spearman") and isinstance(entry, dict):
             out[key] = entry.get("value")
     return out
+
+
+def budget_lr_factor(minutes: float, budget: float, decay_share: float) -> float:
+    """1 until the last `decay_share` of a wall-clock budget, then linearly down to 0.1 at its end."""
+    left = max(0.0, budget - minutes) / max(budget, 1e-9)
+    if decay_share <= 0 or left >= decay_share:
+        return 1.0
+    return 0.1 + 0.9 * left / decay_share
 
 
 def evaluate(model, processor, config: ShapesTrainingConfig, n: int | None = None) -> dict:
@@ -116,6 +130,48 @@ def evaluate(model, processor, config: ShapesTrainingConfig, n: int | None = Non
     return metrics
 
 
+def shapes_sft_stream(
+    tasks=tuple(t.value for t in Task),
+    *,
+    seed: int = 0,
+    split: str = "train",
+    protocol: str = PROTOCOL,
+    image_size: int = 64,
+    num_frames: int = 8,
+):
+    """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
+    cycling over the tasks in both modes, pairs then points; the same rows for the same arguments."""
+    from datasets import IterableDataset
+
+    from unireward.train.sft import sft_features
+
+    kwargs = {
+        "tasks": ",".join(Task.parse(t).value for t in tasks),  # a string: datasets shards list kwargs
+        "seed": seed,
+        "split": split,
+        "protocol": protocol,
+        "image_size": image_size,
+        "num_frames": num_frames,
+    }
+    return IterableDataset.from_generator(_stream_rows, features=sft_features(), gen_kwargs=kwargs)
+
+
+def _stream_rows(tasks: str, seed: int, split: str, protocol: str, image_size: int, num_frames: int):
+    from unireward.data.records import shapes_labels, target_text
+    from unireward.data.shapes import ShapesWorld
+    from unireward.protocols import get_protocol
+    from unireward.train.sft import sft_row
+
+    world = ShapesWorld(seed, image_size, num_frames)
+    proto = get_protocol(protocol)
+    kinds = [(Task.parse(t), mode) for t in tasks.split(",") for mode in ("pair", "point")]
+    for i in itertools.count():
+        task, mode = kinds[i % len(kinds)]
+        ex = world.pair_example(task, split) if mode == "pair" else world.point_example(task, split)
+        target = target_text(proto, task, mode, *shapes_labels(task, ex, explain=True))
+        yield sft_row(i, (ex.item, target), proto)
+
+
 def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     import torch
     from transformers import AutoProcessor, TrainerCallback
@@ -129,19 +185,22 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     torch.set_num_threads(config.threads)
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    data = work / "data"
-    if not (data / "records.parquet").exists():
-        export_shapes(
-            data,
-            config.records_per_task_mode,
-            seed=config.seed,
-            split="train",
-            tasks=config.tasks,
-            explain=True,
-            num_frames=config.num_frames,
-        )
-    protocol = get_protocol(PROTOCOL)
-    examples = [record_example(Record.from_row(r), data, protocol) for r in load_records(data)]
+    if config.records_per_task_mode is None:
+        examples = shapes_sft_stream(config.tasks, seed=config.seed, num_frames=config.num_frames)
+    else:
+        data = work / "data"
+        if not (data / "records.parquet").exists():
+            export_shapes(
+                data,
+                config.records_per_task_mode,
+                seed=config.seed,
+                split="train",
+                tasks=config.tasks,
+                explain=True,
+                num_frames=config.num_frames,
+            )
+        protocol = get_protocol(PROTOCOL)
+        examples = [record_example(Record.from_row(r), data, protocol) for r in load_records(data)]
     start = time.perf_counter()  # the curve's clock includes vision pre-training
     if config.init_model:
         base = Path(config.init_model)
@@ -177,7 +236,16 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     curve: list[dict] = []
 
     class EvalAndBudget(TrainerCallback):
-        """Held-out accuracy against training time; stops training when the budget is spent."""
+        """Held-out accuracy against training time; stops training when the budget is spent; decays the
+        learning rate over the budget's last `lr_decay_share` (set before each optimiser step, after the
+        constant schedule, so logged learning rates show the constant base)."""
+
+        def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+            minutes = (time.perf_counter() - start) / 60
+            if optimizer is not None:
+                factor = budget_lr_factor(minutes, config.minutes, config.lr_decay_share)
+                for group in optimizer.param_groups:
+                    group["lr"] = config.learning_rate * factor
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             minutes = (time.perf_counter() - start) / 60

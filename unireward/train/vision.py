@@ -13,7 +13,7 @@ and put into the processor's pixel layout with numpy (the HF processor would cos
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,7 +27,7 @@ CELL_TARGETS = {
     "colour": 1 + len(COLOURS),
     "shape": 1 + len(sw.SHAPES),
     "count_same": 4,  # objects in the image with this colour and shape: 1, 2, 3
-    "relation": 1 + len(sw.RELATIONS),  # where this object is relative to the other (two-object scenes)
+    "relation": 1 + len(sw.RELATIONS),  # where it is relative to the other object (two-object scenes only)
     "end_colour": 1 + len(COLOURS),  # after a mid-clip change (= colour without one; images: = colour)
     "end_shape": 1 + len(sw.SHAPES),
     "motion": 2 + len(DIRS),  # 1 static, then a direction
@@ -55,10 +55,15 @@ class VisionPretrainConfig:
     seed: int = 0
     eval_every: int = 200
     eval_n: int = 256
+    # Share of training media drawn in a random palette (colour labels ignored): shape features must then
+    # work in any colour, which is what held-out colour x shape pairs ask of them.
+    recolour_share: float = 0.7
+    # Loss weights of the harder targets (every other target weighs 1).
+    loss_weights: dict = field(default_factory=lambda: {"shape": 4.0, "end_shape": 2.0, "relation": 3.0})
     log: bool = True
 
 
-MIN_COVER = 0.15  # share of a cell an object must cover to label it; thinner overlaps are left unlabelled
+MIN_COVER = 0.3  # share of a cell an object must cover to label it; thinner overlaps are left unlabelled
 IGNORE = -100
 
 
@@ -102,7 +107,7 @@ def scene_targets(spec: sw.ImageSpec | sw.VideoSpec, cells: int, size: int = 64,
         labels = []
         for o in objs:
             colour, shape = COLOURS.index(o.colour) + 1, sw.SHAPES.index(o.shape) + 1
-            relation = 0
+            relation = IGNORE  # "no relation" would be the answer for most objects and teach nothing
             if len(objs) == 2:
                 other = objs[1] if o is objs[0] else objs[0]
                 relation = sw.RELATIONS.index(sw.relation_of(o, other)) + 1
@@ -134,7 +139,7 @@ def scene_targets(spec: sw.ImageSpec | sw.VideoSpec, cells: int, size: int = 64,
                 "end_colour": COLOURS.index(end.colour) + 1,
                 "end_shape": sw.SHAPES.index(end.shape) + 1,
                 "count_same": min(3, sum(t.obj.combo == tr.obj.combo for t in tracks)),
-                "relation": 0,
+                "relation": IGNORE,
                 "motion": 1 if speed is None else 2 + DIRS.index(tr.direction),
                 "speed": {None: 1, "slow": 2, "fast": 3}[speed],
                 "appear": 1 + min(3, int(tr.appear * 4)),
@@ -198,12 +203,23 @@ def _sample_specs(world: sw.ShapesWorld, split: str, n: int) -> list:
     return out
 
 
-def make_batch(packer: PixelPacker, specs: list, cells: int, num_frames: int, size: int):
+RECOLOUR_IGNORED = ("colour", "end_colour", "count_same")  # colour names mean nothing in a random palette
+
+
+def random_palette(rng: np.random.Generator) -> dict[str, tuple[int, int, int]]:
+    """A random RGB for every colour name, kept away from the light background."""
+    return {name: tuple(int(v) for v in rng.integers(0, 200, 3)) for name in COLOURS}
+
+
+def make_batch(
+    packer: PixelPacker, specs: list, cells: int, num_frames: int, size: int, palettes: list | None = None
+):
+    """Pixels, grids and targets of `specs`; an item with a palette is drawn in it, colour labels ignored."""
     import torch
 
     pixels, grids, cell_t, glob_t = [], [], {k: [] for k in CELL_TARGETS}, {k: [] for k in GLOBAL_TARGETS}
-    for spec in specs:
-        media = sw.render_media(spec, size, num_frames)
+    for spec, palette in zip(specs, palettes or [None] * len(specs)):
+        media = sw.render_media(spec, size, num_frames, palette)
         frames = media if isinstance(media, list) else [media]
         pv, grid = packer.pack(frames)
         if grid[0] != 1:
@@ -214,6 +230,9 @@ def make_batch(packer: PixelPacker, specs: list, cells: int, num_frames: int, si
         pixels.append(pv)
         grids.append(grid)
         c, g = scene_targets(spec, cells, size, num_frames)
+        if palette is not None:
+            for k in RECOLOUR_IGNORED:
+                c[k][c[k] > 0] = IGNORE
         for k in CELL_TARGETS:
             cell_t[k].append(c[k])
         for k in GLOBAL_TARGETS:
@@ -251,6 +270,8 @@ class SceneHeads:
                 logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE
             )
             occupied = target > 0
+            if not occupied.any():
+                continue
             hits[k] = (logits.argmax(-1) == target)[occupied].float().mean().item()
         for k, head in self.glob.items():
             logits = head(pooled)
@@ -279,6 +300,7 @@ def pretrain_vision(
     heads = SceneHeads(dim)
     params = [*visual.parameters(), *heads.parameters()]
     opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+    rng = np.random.default_rng(config.seed)
     train_world = sw.ShapesWorld(config.seed + 1000, config.image_size, config.num_frames)
     test_world = sw.ShapesWorld(config.seed + 2000, config.image_size, config.num_frames)
     test = make_batch(
@@ -329,10 +351,13 @@ def pretrain_vision(
         if done:
             break
         specs = _sample_specs(train_world, "train", config.batch_size)
-        pixels, grid, cell_t, glob_t = make_batch(packer, specs, cells, config.num_frames, config.image_size)
+        palettes = [random_palette(rng) if rng.random() < config.recolour_share else None for _ in specs]
+        pixels, grid, cell_t, glob_t = make_batch(
+            packer, specs, cells, config.num_frames, config.image_size, palettes
+        )
         tokens = visual(pixels, grid_thw=grid).pooler_output
         losses, _ = heads.losses_and_hits(tokens, len(grid), cell_t, glob_t)
-        loss = sum(losses.values())
+        loss = sum(config.loss_weights.get(k, 1.0) * v for k, v in losses.items() if not v.isnan())
         loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
         opt.zero_grad()
         loss.backward()
