@@ -4,7 +4,7 @@ The numbers come from `unireward.bench.runner.shapes_report`, the very function 
 `unireward bench --suite shapes`, so both agree for the same model, --n and --seed. The test split holds
 colour x shape combinations never seen in training (see `unireward.data.shapes.HELD_OUT`).
 
-    python benchmarks/shapes_accuracy.py --model rm/ --n 50   # -> benchmarks/results/shapes_accuracy.json
+    python benchmarks/shapes_accuracy.py --model rm/ --n 200   # -> benchmarks/results/shapes_accuracy.json
 
 `--split train --seed 7` is a diagnostic, not the held-out score: fresh draws (new seed, new renders) under
 the training rules, so colour x shape combinations are ones seen in training. The gap to the test split
@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> dict:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", help="checkpoint directory or hub id (default: the shipped model)")
-    parser.add_argument("--n", type=int, default=50, help="pairs and points per task")
+    parser.add_argument(
+        "--n", type=int, default=200, help="pairs and points per task (50 leaves about ±7 points of noise)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="shapes-world seed")
     parser.add_argument("--protocol", default=None)
     parser.add_argument(

@@ -87,6 +87,7 @@ def write_assets(result, args) -> None:
         if f.is_file() and not f.name.startswith(("training_args", "train_log", "log_history")):
             shutil.copy2(f, out / f.name)
     meta = json.loads((trained / "unireward.json").read_text())
+    vision_minutes = (meta.get("vision_pretraining") or {}).get("minutes", 0)
     meta.update(
         {
             "protocol": PROTOCOL,
@@ -94,7 +95,8 @@ def write_assets(result, args) -> None:
             "training_minutes": round(minutes, 1),
             "command": " ".join(["python", "scripts/train_default_model.py", *sys.argv[1:]]),
             "records_per_task_mode": args.n,
-            "base": "unireward.tiny qwen2_vl (see scripts/train_default_model.py)",
+            "base_model": f"unireward.tiny qwen2_vl (default_spec) after {vision_minutes:g} minutes of "
+            "unireward.train.vision pre-training",
         }
     )
     (out / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -102,13 +104,12 @@ def write_assets(result, args) -> None:
     plot_curve(curve, out / "learning_curve.png")
     last = curve[-1] if curve else {}
     vision = (meta.get("vision_pretraining") or {}).get("final") or {}
-    vision_minutes = (meta.get("vision_pretraining") or {}).get("minutes", 0)
     keys = ("colour", "shape", "count_same", "relation", "motion", "speed", "appear", "blur")
     vision_line = ", ".join(f"{k} {vision[k]:.2f}" for k in keys if k in vision) or "n/a"
     data = (
         f"{args.n} fixed records per task and mode"
         if args.n
-        else f"fresh draws every step ({meta.get('steps', 0) * args.batch_size:,} examples, none repeated)"
+        else f"fresh draws ({meta.get('steps', 0) * args.batch_size:,} examples, none repeated)"
     )
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
     rows = "\n".join(
@@ -125,17 +126,18 @@ answers only: it is a demonstration and test model, not a general reward model.
 - protocol `{PROTOCOL}`, decision `generate` (it writes its reasoning, then the verdict or score)
 - architecture: Qwen2-VL, {n_params / 1e6:.1f} M parameters; 112 px images, 16 visual tokens per image;
   temporal patch 8, so one visual patch holds a whole 8-frame clip (16 visual tokens per clip)
-- training: `{meta["command"]}`, {minutes:.1f} minutes of wall-clock on one CPU thread (data export
-  not counted), in two stages:
+- training: `{meta["command"]}`, {minutes:.1f} minutes of wall-clock on one CPU thread, in two
+  stages:
   1. {vision_minutes:g} minutes of dense vision pre-training (`unireward.train.vision`): the vision tower
      alone learns what covers each cell of the image (colour, shape, count, relation, motion, speed,
      change, appearance) and per image blur / noise / artefacts / flicker. Held-out cell accuracy at the
      end: {vision_line}
   2. protocol SFT with TRL (vision tower frozen): {meta.get("steps")} steps of batch {args.batch_size},
-     {data} (train split), with the oracle's reasoning before each verdict or score, learning rate
-     {args.lr}
-- accuracy on the held-out test split at the last evaluation ({args.eval_n} pairs and points per task;
-  the full figures are in `benchmarks/results/shapes_accuracy.json`):
+     {data} of the train split, the oracle's reasoning before each verdict or score, learning rate
+     {args.lr} (falling to a tenth over the last quarter of the budget)
+- accuracy on the held-out test split at the last in-training evaluation ({args.eval_n} pairs and
+  points per task, so about ±0.12; `benchmarks/shapes_accuracy.py` measures it on more items and writes
+  `benchmarks/results/shapes_accuracy.json`):
 
 | task | pair accuracy without ties | with ties | point Spearman |
 |---|---|---|---|

@@ -8,6 +8,9 @@ like it, where the other object is; for clips, how it moves, how fast, whether i
 appears; and per image, the blur, noise, artefact and flicker levels. The heads are thrown away; the tower
 keeps features from which the language model can read the scene. Batches are rendered from fresh specs
 and put into the processor's pixel layout with numpy (the HF processor would cost more than rendering).
+Most media are drawn in a random palette (colour labels ignored for them): the train split pairs colours
+and shapes in fixed ways, and without this the tower learns shape partly from colour and fails on the
+held-out colour x shape pairs (docs/research/default-model.md, session 3).
 """
 
 from __future__ import annotations
