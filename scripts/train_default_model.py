@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--threads", type=int, default=d.threads)
     parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument(
+        "--unfreeze-vision",
+        action="store_true",
+        help="let SFT update the vision tower too (default: frozen after its pre-training)",
+    )
     args = parser.parse_args(argv)
 
     from unireward.train.shapes import train_on_shapes
@@ -67,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         batch_size=args.batch_size,
         threads=args.threads,
         seed=args.seed,
+        freeze_vision=not args.unfreeze_vision,
     )
     result = train_on_shapes(config)
     write_assets(result, args)
@@ -87,7 +93,8 @@ def write_assets(result, args) -> None:
         if f.is_file() and not f.name.startswith(("training_args", "train_log", "log_history")):
             shutil.copy2(f, out / f.name)
     meta = json.loads((trained / "unireward.json").read_text())
-    vision_minutes = (meta.get("vision_pretraining") or {}).get("minutes", 0)
+    stage1 = meta.get("vision_pretraining") or {}
+    vision_minutes = stage1.get("minutes", 0)
     meta.update(
         {
             "protocol": PROTOCOL,
@@ -95,7 +102,7 @@ def write_assets(result, args) -> None:
             "training_minutes": round(minutes, 1),
             "command": " ".join(["python", "scripts/train_default_model.py", *sys.argv[1:]]),
             "records_per_task_mode": args.n,
-            "base_model": f"unireward.tiny qwen2_vl (default_spec) after {vision_minutes:g} minutes of "
+            "base_model": f"unireward.tiny qwen2_vl (default_spec) after {vision_minutes:.0f} minutes of "
             "unireward.train.vision pre-training",
         }
     )
@@ -103,8 +110,15 @@ def write_assets(result, args) -> None:
     (out / "learning_curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in curve))
     plot_curve(curve, out / "learning_curve.png")
     last = curve[-1] if curve else {}
-    vision = (meta.get("vision_pretraining") or {}).get("final") or {}
+    vision = stage1.get("final") or {}
     keys = ("colour", "shape", "count_same", "relation", "motion", "speed", "appear", "blur")
+    reused = (
+        " (this stage ran once in the work directory and was reused by a later run of the same command;"
+        " its minutes count in the total)"
+        if stage1.get("reused")
+        else ""
+    )
+    tower = "vision tower frozen" if meta.get("vision_frozen", True) else "vision tower trained too"
     vision_line = ", ".join(f"{k} {vision[k]:.2f}" for k in keys if k in vision) or "n/a"
     data = (
         f"{args.n} fixed records per task and mode"
@@ -128,11 +142,11 @@ answers only: it is a demonstration and test model, not a general reward model.
   temporal patch 8, so one visual patch holds a whole 8-frame clip (16 visual tokens per clip)
 - training: `{meta["command"]}`, {minutes:.1f} minutes of wall-clock on one CPU thread, in two
   stages:
-  1. {vision_minutes:g} minutes of dense vision pre-training (`unireward.train.vision`): the vision tower
+  1. {vision_minutes:.0f} minutes of dense vision pre-training (`unireward.train.vision`): the vision tower
      alone learns what covers each cell of the image (colour, shape, count, relation, motion, speed,
      change, appearance) and per image blur / noise / artefacts / flicker. Held-out cell accuracy at the
-     end: {vision_line}
-  2. protocol SFT with TRL (vision tower frozen): {meta.get("steps")} steps of batch {args.batch_size},
+     end: {vision_line}{reused}
+  2. protocol SFT with TRL ({tower}): {meta.get("steps")} steps of batch {args.batch_size},
      {data} of the train split, the oracle's reasoning before each verdict or score, learning rate
      {args.lr} (falling to a tenth over the last quarter of the budget)
 - accuracy on the held-out test split at the last in-training evaluation ({args.eval_n} pairs and

@@ -338,3 +338,33 @@ def test_true_answer_gets_the_top_oracle_score():
             accepted, detail = und_truth(prompt)
             best = Answer(main=sorted(accepted, key=str)[0] if accepted else "none", detail=detail)
             assert oracle_score(task, prompt, best) == scale(task)[1], prompt
+
+
+def test_answer_checks_put_the_claim_next_to_the_truth():
+    """`claim X, truth Y: right|wrong`: X is quoted from the candidate's sentence, Y from the correct answer,
+    and the judgement is right exactly when they agree (hedges: when one of the two claimed values does)."""
+    import re
+
+    from unireward.data.shapes import answer_checks, true_answer
+
+    world = ShapesWorld(seed=5)
+    seen = set()
+    for task in (Task.IMAGE_UND, Task.VIDEO_UND):
+        for _ in range(150):
+            ex = world.point_example(task)
+            prompt, answer = ex.spec["prompt"], ex.spec["candidate"]
+            checks = answer_checks(prompt, answer)
+            m = re.match(r"(claim|hedged) (.+?), truth (.+?): (right|wrong)", checks)
+            assert m, checks
+            head, said, truth, verdict = m.groups()
+            claimed = said.split(" or ") if head == "hedged" else [said]
+            assert (verdict == "right") == (truth in claimed), checks
+            sentence, correct = answer_text(prompt.question, answer).lower(), true_answer(prompt).lower()
+            if truth != "none":
+                assert all(c in sentence for c in claimed if c != "none"), (checks, sentence)
+                assert truth in correct or verdict == "right", (checks, correct)
+            d = re.search(r"detail (\w+), truth (\w+): (right|wrong)", checks)
+            if d:
+                assert (d.group(3) == "right") == (d.group(1) == d.group(2)), checks
+            seen.add((head, verdict, bool(d)))
+    assert len(seen) >= 6  # hedged and plain, right and wrong, with and without details were drawn

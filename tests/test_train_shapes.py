@@ -122,3 +122,26 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     meta = json.loads((out / "unireward.json").read_text())
     assert meta["decision"] == "generate" and meta["protocol"] == PROTOCOL
     assert load_judge(out).protocol.name == PROTOCOL
+
+
+def test_stage1_is_reused_only_for_the_same_recipe(tmp_path):
+    """A second run in the same work directory skips vision pre-training when spec and recipe match, and
+    counts its minutes; any change to the recipe trains stage 1 again."""
+    spec = TinySpec(image_size=56, temporal_patch_size=4)
+    stage1 = dict(vision_minutes=0.02, vision_max_steps=1, max_steps=1, num_frames=4, spec=spec)
+    config = toy_config(tmp_path, ("image_gen",), **stage1)
+    first = train_on_shapes(config)
+    done = json.loads((first.model_dir / "unireward.json").read_text())["vision_pretraining"]
+    assert not done["reused"] and (tmp_path / "base" / "stage1.json").exists()
+    weights = (tmp_path / "base" / "model.safetensors").read_bytes()
+
+    again = train_on_shapes(config)
+    meta = json.loads((again.model_dir / "unireward.json").read_text())
+    assert meta["vision_pretraining"]["reused"] and meta["vision_pretraining"]["final"] == done["final"]
+    assert (tmp_path / "base" / "model.safetensors").read_bytes() == weights
+    assert again.minutes >= done["minutes"]  # the reused stage's minutes are on the clock
+
+    changed = toy_config(tmp_path, ("image_gen",), **stage1, vision_learning_rate=1e-4)
+    meta = json.loads((train_on_shapes(changed).model_dir / "unireward.json").read_text())
+    assert not meta["vision_pretraining"]["reused"]
+    assert (tmp_path / "base" / "model.safetensors").read_bytes() != weights

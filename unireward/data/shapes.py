@@ -1100,16 +1100,42 @@ def true_answer(prompt: UndPrompt) -> str:
     return answer_text(prompt.question, Answer(main=main, detail=detail))
 
 
+def claim_word(question: Question, value: Any) -> str:
+    """A main claim or truth as the words an answer sentence uses for it ("left of", "two", "red circle")."""
+    if value is None or value == "none":
+        return "none"
+    if question.kind == "count":
+        return COUNT_WORDS.get(value, str(value))
+    if question.kind == "order":
+        names = {"a": f"{question.colour} {question.shape}", "b": " ".join(question.other)}
+        return names.get(value, "same time")
+    return str(value)
+
+
+def _detail_word(value: str | None) -> str:
+    return "none" if value is None else ADVERBS.get(value, value)
+
+
 def answer_checks(prompt: UndPrompt, answer: Answer) -> str:
     """What the oracle checks in an understanding answer, in words: the main claim (right, wrong, hedged),
-    the secondary detail (speed, or the colour/shape after a change) and an added object claim."""
+    the secondary detail (speed, or the colour/shape after a change) and an added object claim.
+
+    Each check writes the answer's claim and the truth side by side before judging it
+    (`claim left, truth down: wrong`): a small model that has already written the correct answer then only
+    compares two nearby words, instead of matching a sentence against a sentence three lines up.
+    """
+    q = prompt.question
     truth, detail = und_truth(prompt)
-    if answer.hedge is None:
-        parts = [f"claim {'right' if answer.main in truth else 'wrong'}"]
-    else:
-        parts = [f"hedged {'right' if (answer.main in truth or answer.hedge in truth) else 'wrong'}"]
-    if answer.detail is not None and prompt.question.kind != "order":
-        parts.append(f"detail {'right' if answer.detail == detail else 'wrong'}")
+    claimed = (answer.main,) if answer.hedge is None else (answer.main, answer.hedge)
+    right = any(c in truth for c in claimed)
+    # The truth as written: the accepted value the answer named when it named one, else the first.
+    shown = next((c for c in claimed if c in truth), sorted(truth, key=str)[0] if truth else "none")
+    said = " or ".join(claim_word(q, c) for c in claimed)
+    head = "claim" if answer.hedge is None else "hedged"
+    parts = [f"{head} {said}, truth {claim_word(q, shown)}: {'right' if right else 'wrong'}"]
+    if answer.detail is not None and q.kind != "order":
+        verdict = "right" if answer.detail == detail else "wrong"
+        parts.append(f"detail {_detail_word(answer.detail)}, truth {_detail_word(detail)}: {verdict}")
     if answer.extra is not None:
         parts.append(f"extra {' '.join(answer.extra)} {'present' if _extra_ok(prompt, answer) else 'absent'}")
     return ", ".join(parts)

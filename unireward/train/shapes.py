@@ -11,7 +11,9 @@ single-task experiment (`benchmarks/joint_vs_single.py`):
    trains on a fixed exported set instead.
 2. `build_tiny_model("qwen2_vl", ...)` with `default_spec()`, then `pretrain_vision`: the vision tower alone
    learns dense scene labels (what covers each cell: colour, shape, count, relation, motion, change,
-   appearance; blur/noise/artefacts/flicker per image) from fresh renders for `vision_minutes`.
+   appearance; blur/noise/artefacts/flicker per image) from fresh renders for `vision_minutes`. A later
+   run in the same work directory with the same spec and vision recipe reuses that stage (its minutes
+   still count against the budget), so SFT changes can be tried without paying for stage 1 again.
 3. `train_reward_model` (TRL SFTTrainer, answer-only loss; the vision tower frozen by default) under a
    wall-clock budget, evaluating the in-training model every `eval_every` steps on the held-out test
    split with `shapes_report`, the code behind `unireward bench --suite shapes`.
@@ -172,6 +174,29 @@ def _stream_rows(tasks: str, seed: int, split: str, protocol: str, image_size: i
         yield sft_row(i, (ex.item, target), proto)
 
 
+STAGE1_FILE = "stage1.json"
+
+
+def _stage1_key(spec: TinySpec, vision_config) -> dict:
+    from dataclasses import asdict
+
+    return {"spec": asdict(spec), "vision_pretraining": {**asdict(vision_config), "log": None}}
+
+
+def reusable_stage1(base: Path, vision_curve_path: Path, spec: TinySpec, vision_config) -> list[dict]:
+    """The curve of a finished stage 1 in `base` made with exactly this spec and recipe, else [].
+
+    Stage 1 is a quarter of the budget and depends only on the spec and the vision recipe, so SFT
+    experiments (and a rerun after an interrupted SFT) can start from it instead of paying for it again.
+    """
+    marker = base / STAGE1_FILE
+    if not (marker.exists() and vision_curve_path.exists()):
+        return []
+    if json.loads(marker.read_text()) != json.loads(json.dumps(_stage1_key(spec, vision_config))):
+        return []
+    return [json.loads(line) for line in vision_curve_path.read_text().splitlines() if line.strip()]
+
+
 def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     import torch
     from transformers import AutoProcessor, TrainerCallback
@@ -202,35 +227,44 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         protocol = get_protocol(PROTOCOL)
         examples = [record_example(Record.from_row(r), data, protocol) for r in load_records(data)]
     start = time.perf_counter()  # the curve's clock includes vision pre-training
+    vision_curve: list[dict] = []
+    reused = False
     if config.init_model:
         base = Path(config.init_model)
-    else:
-        base = build_tiny_model("qwen2_vl", work / "base", config.spec)
-    processor = AutoProcessor.from_pretrained(base)
-    vision_curve: list[dict] = []
-    if config.vision_minutes > 0 and not config.init_model:
+    elif config.vision_minutes > 0:
         from transformers import AutoModelForImageTextToText
 
         from unireward.train.vision import VisionPretrainConfig, pretrain_vision
 
-        model = AutoModelForImageTextToText.from_pretrained(base)
-        vision_path = work / "vision_curve.jsonl"
-        vision_path.unlink(missing_ok=True)
-        vision_curve = pretrain_vision(
-            model,
-            processor.image_processor,
-            config.spec.image_size,
-            VisionPretrainConfig(
-                minutes=config.vision_minutes,
-                max_steps=config.vision_max_steps,
-                learning_rate=config.vision_learning_rate,
-                num_frames=config.num_frames,
-                seed=config.seed,
-            ),
-            curve_path=vision_path,
+        vision_config = VisionPretrainConfig(
+            minutes=config.vision_minutes,
+            max_steps=config.vision_max_steps,
+            learning_rate=config.vision_learning_rate,
+            num_frames=config.num_frames,
+            seed=config.seed,
         )
-        model.save_pretrained(base)
-        del model
+        base, vision_path = work / "base", work / "vision_curve.jsonl"
+        vision_curve = reusable_stage1(base, vision_path, config.spec, vision_config)
+        reused = bool(vision_curve)
+        if reused:
+            # Stage 1 already ran with this exact recipe: its minutes still count against the budget.
+            start -= 60 * vision_curve[-1]["minutes"]
+            print(f"reusing the stage-1 model in {base} ({vision_curve[-1]['minutes']:.1f} min)", flush=True)
+        else:
+            build_tiny_model("qwen2_vl", base, config.spec)
+            model = AutoModelForImageTextToText.from_pretrained(base)
+            vision_path.unlink(missing_ok=True)
+            processor = AutoProcessor.from_pretrained(base)
+            size = config.spec.image_size
+            vision_curve = pretrain_vision(
+                model, processor.image_processor, size, vision_config, curve_path=vision_path
+            )
+            model.save_pretrained(base)
+            del model
+            (base / STAGE1_FILE).write_text(json.dumps(_stage1_key(config.spec, vision_config), indent=2))
+    else:
+        base = build_tiny_model("qwen2_vl", work / "base", config.spec)
+    processor = AutoProcessor.from_pretrained(base)
     curve_path = work / "curve.jsonl"
     curve_path.unlink(missing_ok=True)
     curve: list[dict] = []
@@ -283,9 +317,11 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta = json.loads((model_dir / "unireward.json").read_text())
     meta["decision"] = "generate"
     meta["vision_pretraining"] = {
-        "minutes": config.vision_minutes,
+        "minutes": vision_curve[-1]["minutes"] if vision_curve else 0,
         "final": vision_curve[-1] if vision_curve else None,
+        "reused": reused,
     }
+    meta["vision_frozen"] = sft.freeze_vision
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
     return ShapesTrainingResult(
         model_dir, curve, (time.perf_counter() - start) / 60, int(meta.get("steps", 0))
