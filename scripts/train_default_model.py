@@ -113,8 +113,8 @@ def write_assets(result, args) -> None:
     vision = stage1.get("final") or {}
     keys = ("colour", "shape", "count_same", "relation", "motion", "speed", "appear", "blur")
     reused = (
-        " (this stage ran once in the work directory and was reused by a later run of the same command;"
-        " its minutes count in the total)"
+        " (this stage was reused from an earlier run in the same work directory with the same spec and"
+        " vision recipe; its minutes count in the total)"
         if stage1.get("reused")
         else ""
     )
