@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> None:
         default=d.vision_minutes,
         help="dense vision pre-training before the protocol SFT (part of --minutes)",
     )
+    parser.add_argument(
+        "--shape-in-world-palette",
+        action="store_true",
+        help="stage 1 also teaches shape on media in the world's own colours (default: random palette only)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--threads", type=int, default=d.threads)
@@ -73,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         threads=args.threads,
         seed=args.seed,
         freeze_vision=not args.unfreeze_vision,
+        vision_shape_from_random_palette_only=not args.shape_in_world_palette,
     )
     result = train_on_shapes(config)
     write_assets(result, args)

@@ -141,7 +141,17 @@ def test_stage1_is_reused_only_for_the_same_recipe(tmp_path):
     assert (tmp_path / "base" / "model.safetensors").read_bytes() == weights
     assert again.minutes >= done["minutes"]  # the reused stage's minutes are on the clock
 
-    changed = toy_config(tmp_path, ("image_gen",), **stage1, vision_learning_rate=1e-4)
+    key = json.loads((tmp_path / "base" / "stage1.json").read_text())["vision_pretraining"]
+    assert key["shape_from_random_palette_only"] is True
+    changed = toy_config(
+        tmp_path,
+        ("image_gen",),
+        **stage1,
+        vision_learning_rate=1e-4,
+        vision_shape_from_random_palette_only=False,
+    )
     meta = json.loads((train_on_shapes(changed).model_dir / "unireward.json").read_text())
     assert not meta["vision_pretraining"]["reused"]
     assert (tmp_path / "base" / "model.safetensors").read_bytes() != weights
+    key = json.loads((tmp_path / "base" / "stage1.json").read_text())["vision_pretraining"]
+    assert key["shape_from_random_palette_only"] is False

@@ -142,10 +142,34 @@ def test_random_palette_draws_in_its_colours_and_ignores_colour_labels(clip_mode
     palette = random_palette(np.random.default_rng(3))
     image = np.asarray(sw.render_image(spec, 56, palette))
     assert tuple(image[28, 28]) == palette["red"] != sw.COLOURS["red"]
-    assert all(max(rgb) < 200 for rgb in palette.values())  # never mistaken for the light background
+    background = np.asarray(sw.BACKGROUND)
+    assert all(np.linalg.norm(np.asarray(rgb) - background) >= 90 for rgb in palette.values())
     proc = AutoProcessor.from_pretrained(clip_model_dir)
     packer = PixelPacker(proc.image_processor, 56)
     _, _, cell, _ = make_batch(packer, [spec, spec], 2, 4, 56, palettes=[palette, None])
     recoloured, plain = cell["colour"][0], cell["colour"][1]
     assert (plain > 0).all() and (recoloured == IGNORE).all()
     assert torch.equal(cell["shape"][0], cell["shape"][1])  # the shape is still taught
+    _, _, cell, _ = make_batch(packer, [spec, spec], 2, 4, 56, [palette, None], plain_ignored=("shape",))
+    assert (cell["shape"][0] > 0).all() and (cell["shape"][1] == IGNORE).all()
+    assert (cell["colour"][1] > 0).all()  # the world's own palette still teaches colour
+
+
+def test_random_palette_reaches_the_named_colours_range_and_keeps_off_the_background():
+    from unireward.train.vision import random_palette
+
+    rng = np.random.default_rng(0)
+    colours = np.array([rgb for _ in range(300) for rgb in random_palette(rng).values()])
+    assert colours.max() >= 240  # yellow's 240 and blue's 230 are inside the drawn range
+    assert np.linalg.norm(colours - np.asarray(sw.BACKGROUND), axis=1).min() >= 90
+
+
+def test_held_out_mask_marks_only_held_out_pairs():
+    from unireward.train.vision import COLOURS, held_out_mask
+
+    pairs = [(c, s) for c in COLOURS for s in sw.SHAPES]
+    colour = torch.tensor([[COLOURS.index(c) + 1 for c, _ in pairs] + [0]])
+    shape = torch.tensor([[sw.SHAPES.index(s) + 1 for _, s in pairs] + [0]])
+    mask = held_out_mask(colour, shape)[0].tolist()
+    assert [p for p, m in zip(pairs, mask) if m] == sorted(sw.HELD_OUT, key=pairs.index)
+    assert not mask[-1]

@@ -71,6 +71,9 @@ class ShapesTrainingConfig:
     vision_minutes: float = 25.0  # dense vision pre-training before the protocol SFT; 0 skips it
     vision_learning_rate: float = 2e-3
     vision_max_steps: int = 100_000
+    # Stage 1 teaches shape only on random-palette media (see VisionPretrainConfig); False also teaches it
+    # in the world's palette, as the shipped attempt-4 model was made.
+    vision_shape_from_random_palette_only: bool = True
     freeze_vision: bool = True
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
     threads: int = 1
@@ -240,6 +243,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             minutes=config.vision_minutes,
             max_steps=config.vision_max_steps,
             learning_rate=config.vision_learning_rate,
+            shape_from_random_palette_only=config.vision_shape_from_random_palette_only,
             num_frames=config.num_frames,
             seed=config.seed,
         )
