@@ -39,6 +39,9 @@ test: venv browser
 bench: venv
 	$(PY) benchmarks/judge_throughput.py
 	$(PY) benchmarks/pairs_quality.py
+	$(PY) benchmarks/shapes_accuracy.py
+	$(PY) benchmarks/shapes_accuracy.py --split train --seed 7
+	$(PY) benchmarks/serve_load.py
 
 lint: venv
 	$(VENV)/bin/ruff check unireward tests benchmarks
