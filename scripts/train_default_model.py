@@ -53,6 +53,15 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="stage 1 also teaches shape on media in the world's own colours (default: random palette only)",
     )
+    parser.add_argument(
+        "--lm-layers", type=int, default=d.spec.num_layers, help="language-model layers (default %(default)s)"
+    )
+    parser.add_argument(
+        "--lm-width",
+        type=int,
+        default=d.spec.hidden_size,
+        help="language-model width (default %(default)s; 32 per attention head, MLP twice as wide)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--threads", type=int, default=d.threads)
@@ -63,8 +72,13 @@ def main(argv: list[str] | None = None) -> None:
         help="let SFT update the vision tower too (default: frozen after its pre-training)",
     )
     args = parser.parse_args(argv)
+    if args.lm_width % 64 or args.lm_layers < 1:
+        parser.error(
+            f"--lm-width must be a multiple of 64 and --lm-layers at least 1, got {args.lm_width}, "
+            f"{args.lm_layers}"
+        )
 
-    from unireward.train.shapes import train_on_shapes
+    from unireward.train.shapes import lm_spec, train_on_shapes
 
     config = ShapesTrainingConfig(
         work_dir=str(args.work),
@@ -79,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         freeze_vision=not args.unfreeze_vision,
         vision_shape_from_random_palette_only=not args.shape_in_world_palette,
+        spec=lm_spec(args.lm_layers, args.lm_width),
     )
     result = train_on_shapes(config)
     write_assets(result, args)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
+import torch
 
 from unireward.judge import load_judge
 from unireward.tiny import TinySpec
@@ -155,3 +157,43 @@ def test_stage1_is_reused_only_for_the_same_recipe(tmp_path):
     assert (tmp_path / "base" / "model.safetensors").read_bytes() != weights
     key = json.loads((tmp_path / "base" / "stage1.json").read_text())["vision_pretraining"]
     assert key["shape_from_random_palette_only"] is False
+
+
+def test_stage1_tower_serves_a_deeper_language_model(tmp_path):
+    """Stage 1 is reused for a language model of another depth: the SFT model has the new depth and
+    exactly the stage-1 tower (frozen), with its minutes on the clock; another width trains stage 1 again."""
+    from safetensors.torch import load_file
+
+    spec = TinySpec(image_size=56, temporal_patch_size=4)
+    stage1 = dict(vision_minutes=0.02, vision_max_steps=1, max_steps=1, num_frames=4)
+    first = train_on_shapes(toy_config(tmp_path, ("image_gen",), spec=spec, **stage1))
+    deeper = dataclasses.replace(spec, num_layers=3, intermediate_size=96)
+    again = train_on_shapes(toy_config(tmp_path, ("image_gen",), spec=deeper, **stage1))
+    meta = json.loads((again.model_dir / "unireward.json").read_text())["vision_pretraining"]
+    assert meta["reused"] and again.minutes >= meta["minutes"]
+
+    tower = load_file(tmp_path / "base" / "model.safetensors")
+    trained = load_file(again.model_dir / "model.safetensors")
+    visual = [k for k in tower if k.startswith("visual.")]  # the saved (checkpoint) key layout
+    assert visual and all(torch.equal(tower[k], trained[k]) for k in visual)
+    assert any(".layers.2." in k for k in trained) and not any(".layers.2." in k for k in tower)
+    assert trained["model.layers.0.mlp.up_proj.weight"].shape[0] == 96
+    assert first.model_dir == again.model_dir
+
+    wider = dataclasses.replace(spec, hidden_size=96)
+    meta = json.loads(
+        (
+            train_on_shapes(toy_config(tmp_path, ("image_gen",), spec=wider, **stage1)).model_dir
+            / "unireward.json"
+        ).read_text()
+    )
+    assert not meta["vision_pretraining"]["reused"]
+
+
+def test_lm_spec_keeps_the_default_tower():
+    from unireward.train.shapes import default_spec, lm_spec
+
+    assert lm_spec(4, 128) == default_spec()
+    spec = lm_spec(6, 192)
+    assert (spec.num_layers, spec.hidden_size, spec.num_heads, spec.intermediate_size) == (6, 192, 6, 384)
+    assert spec.vision_hidden_size == default_spec().vision_hidden_size

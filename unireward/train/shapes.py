@@ -53,6 +53,21 @@ def default_spec() -> TinySpec:
     )
 
 
+def lm_spec(num_layers: int, hidden_size: int) -> TinySpec:
+    """`default_spec()` with a language model of another depth and width (32 per head, 2 KV heads, MLP
+    twice as wide); the vision tower stays as it is."""
+    from dataclasses import replace
+
+    return replace(
+        default_spec(),
+        num_layers=num_layers,
+        hidden_size=hidden_size,
+        num_heads=hidden_size // 32,
+        num_kv_heads=2,
+        intermediate_size=2 * hidden_size,
+    )
+
+
 @dataclass
 class ShapesTrainingConfig:
     work_dir: str
@@ -180,24 +195,56 @@ def _stream_rows(tasks: str, seed: int, split: str, protocol: str, image_size: i
 STAGE1_FILE = "stage1.json"
 
 
+# Spec fields stage 1 never touches: the depth and shape of the language model. A stage-1 tower can serve a
+# language model that differs only in these (its merger writes `hidden_size`-wide tokens, so that one stays).
+LM_ONLY_FIELDS = ("num_layers", "num_heads", "num_kv_heads", "intermediate_size")
+
+
 def _stage1_key(spec: TinySpec, vision_config) -> dict:
     from dataclasses import asdict
 
-    return {"spec": asdict(spec), "vision_pretraining": {**asdict(vision_config), "log": None}}
+    tower = {k: v for k, v in asdict(spec).items() if k not in LM_ONLY_FIELDS}
+    return {"spec": tower, "vision_pretraining": {**asdict(vision_config), "log": None}}
 
 
 def reusable_stage1(base: Path, vision_curve_path: Path, spec: TinySpec, vision_config) -> list[dict]:
-    """The curve of a finished stage 1 in `base` made with exactly this spec and recipe, else [].
+    """The curve of a finished stage 1 in `base` made with this recipe and this tower, else [].
 
-    Stage 1 is a quarter of the budget and depends only on the spec and the vision recipe, so SFT
-    experiments (and a rerun after an interrupted SFT) can start from it instead of paying for it again.
+    Stage 1 is a quarter of the budget and depends only on the vision side of the spec and the vision
+    recipe, so SFT experiments (a rerun after an interrupted SFT, a deeper language model) can start from
+    it instead of paying for it again.
     """
     marker = base / STAGE1_FILE
     if not (marker.exists() and vision_curve_path.exists()):
         return []
-    if json.loads(marker.read_text()) != json.loads(json.dumps(_stage1_key(spec, vision_config))):
+    done = json.loads(marker.read_text())
+    done["spec"] = {k: v for k, v in done["spec"].items() if k not in LM_ONLY_FIELDS}
+    if done != json.loads(json.dumps(_stage1_key(spec, vision_config))):
         return []
     return [json.loads(line) for line in vision_curve_path.read_text().splitlines() if line.strip()]
+
+
+def with_language_model(base: Path, spec: TinySpec, out: Path) -> Path:
+    """`base`'s vision tower (and merger) under a fresh language model of `spec`, saved to `out`.
+
+    Used when a reused stage 1 was trained beside a language model of another depth: the tower is what
+    stage 1 made; the language model is initialised as `build_tiny_model` would for `spec`.
+    """
+    from transformers import AutoModelForImageTextToText
+
+    from unireward.tiny import build_tiny_model
+
+    build_tiny_model("qwen2_vl", out, spec)
+    fresh = AutoModelForImageTextToText.from_pretrained(out)
+    trained = AutoModelForImageTextToText.from_pretrained(base)
+    tower = {k: v for k, v in trained.state_dict().items() if k.startswith("model.visual.")}
+    if not tower:
+        raise ValueError(f"{base} has no model.visual.* weights to reuse")
+    _, unexpected = fresh.load_state_dict(tower, strict=False)
+    if unexpected:
+        raise ValueError(f"the tower in {base} does not fit spec {spec}: {unexpected[:3]}")
+    fresh.save_pretrained(out)
+    return out
 
 
 def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
@@ -254,6 +301,9 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             # Stage 1 already ran with this exact recipe: its minutes still count against the budget.
             start -= 60 * vision_curve[-1]["minutes"]
             print(f"reusing the stage-1 model in {base} ({vision_curve[-1]['minutes']:.1f} min)", flush=True)
+            made_with = json.loads((base / STAGE1_FILE).read_text())["spec"]
+            if any(made_with.get(k) != getattr(config.spec, k) for k in LM_ONLY_FIELDS):
+                base = with_language_model(base, config.spec, work / "base-lm")
         else:
             build_tiny_model("qwen2_vl", base, config.spec)
             model = AutoModelForImageTextToText.from_pretrained(base)
