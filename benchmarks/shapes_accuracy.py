@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--decision",
         default=None,
-        choices=("logits", "generate"),
+        choices=("logits", "generate", "reason"),
         help="default: the model's recorded choice, else logits",
     )
     parser.add_argument("--batch-size", type=int, default=8)

@@ -347,3 +347,93 @@ def test_openai_backend_needs_a_server_and_a_name():
         load_judge("served-model", backend="openai")
     with pytest.raises(ValueError, match="served model name"):
         load_judge(None, backend="openai", base_url="http://127.0.0.1:9/v1")
+
+
+class RecordingBackend(ScriptedBackend):
+    """Scripted answers; log-probabilities from a table keyed by how a continuation ends."""
+
+    def __init__(self, answers, logprob_by_ending):
+        super().__init__(answers)
+        self.table = logprob_by_ending
+        self.asked: list[list[str]] = []
+
+    def continuation_logprobs(self, batch, continuations):
+        self.asked.extend(continuations)
+        return [
+            [next(v for k, v in self.table.items() if c.endswith(k)) for c in conts]
+            for conts in continuations
+        ]
+
+
+def test_reason_replaces_a_self_contradicting_verdict_by_a_legal_one():
+    """The model wrote `Answer 1 ... than Answer 1` (a parse failure under "generate"); "reason" scores the
+    two legal verdicts after the reasoning it wrote, so the item gets a verdict and probabilities."""
+    answer = "Answer 1: wrong\nAnswer 2: right\nOverall Judgment: Answer 1 is better than Answer 1."
+    item = PairItem("video_und", "Which way?", "Left.", "Right.", media=random_video(1))
+    table = {
+        "Answer 1 is better than Answer 2.": math.log(0.2),
+        "Answer 2 is better than Answer 1.": math.log(0.8),
+    }
+    backend = RecordingBackend([answer], table)
+    v = Judge(backend, JudgeConfig(decision="reason")).rank([item])[0]
+    assert v.ok and v.winner == "B" and v.raw_text == answer
+    assert v.probs["B"] == pytest.approx(0.8) and v.probs["A"] == pytest.approx(0.2)
+    assert all(
+        c.startswith("Answer 1: wrong\nAnswer 2: right\nOverall Judgment: Answer ") for c in backend.asked[0]
+    )
+    generated = Judge(ScriptedBackend([answer]), JudgeConfig(decision="generate")).rank([item])[0]
+    assert generated.failure.kind == "parse"
+
+
+def test_reason_scores_are_expected_values_after_the_reasoning():
+    answer = "visual quality: 3\nFinal Score: 7"
+    table = {f"Final Score: {n}": (math.log(0.5) if n in (6, 8) else -1e9) for n in range(10, 0, -1)}
+    backend = RecordingBackend([answer], table)
+    s = Judge(backend, JudgeConfig(decision="reason")).score(
+        [PointItem("video_gen", "a cat", random_video(2))]
+    )[0]
+    assert s.value == pytest.approx(7.0) and s.raw_text == answer
+    assert {c.partition("\n")[0] for c in backend.asked[0]} == {"visual quality: 3"}
+
+
+def test_reason_follows_the_written_reasoning_on_a_real_model(tiny_judge, monkeypatch):
+    """With a one-line answer "reason" is exactly "logits"; with reasoning before the verdict its
+    probabilities are those of a plain forward pass over prompt + reasoning + verdict."""
+    from unireward.judge.core import reasoning
+
+    assert reasoning("a\nb\nImage 1 is better.") == "a\nb\n" and reasoning("Image 1 is better.") == ""
+    backend = tiny_judge.backend
+    item = pair_items()[0]
+    monkeypatch.setattr(backend, "generate", lambda batch, n: ["Image 2 is better."] * len(batch))
+    one_line = tiny_judge.rank([item], decision="reason")[0]
+    logits = tiny_judge.rank([item], decision="logits")[0]
+    assert one_line.probs == pytest.approx(logits.probs, abs=1e-6)
+
+    written = "red circle: missing\nblue square: present\n"
+    monkeypatch.setattr(backend, "generate", lambda batch, n: [written + "Image 1 is better."] * len(batch))
+    v = tiny_judge.rank([item], decision="reason")[0]
+    prepared, _ = tiny_judge._prepare([tiny_judge.protocol.pair_conversation(item)], [item])
+    choices = tiny_judge.protocol.pair_choices(item.task)
+    toks = [
+        backend.tokenizer(written + c, add_special_tokens=False)["input_ids"] + [backend.end_token_id]
+        for c in choices.values()
+    ]
+    ref = {}
+    for outcome, prefix in zip(choices, decisive_prefixes(toks)):  # the tokens that tell the verdicts apart
+        enc = backend._encode([prepared[0]])
+        ids = torch.cat([enc["input_ids"], torch.tensor([prefix[:-1]], dtype=torch.long)], dim=1)
+        enc["input_ids"], enc["attention_mask"] = ids, torch.ones_like(ids)
+        if "mm_token_type_ids" in enc:
+            mm = torch.zeros_like(ids)
+            mm[:, : enc["mm_token_type_ids"].shape[1]] = enc["mm_token_type_ids"]
+            enc["mm_token_type_ids"] = mm
+        with torch.no_grad():
+            logp = torch.log_softmax(backend.model(**enc).logits[0].float(), -1)
+        start = ids.shape[1] - len(prefix)
+        ref[outcome] = sum(float(logp[start + j, t]) for j, t in enumerate(prefix))
+    # Compare log-odds: a random tiny model's verdict probabilities move little with the context.
+    odds = {o: math.log(v.probs[o] / v.probs["A"]) for o in ref}
+    for outcome, x in ref.items():
+        assert odds[outcome] == pytest.approx(x - ref["A"], abs=1e-4), outcome
+    without = {o: math.log(logits.probs[o] / logits.probs["A"]) for o in ref}
+    assert max(abs(odds[o] - without[o]) for o in ref) > 1e-3  # the reasoning is in the context

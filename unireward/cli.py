@@ -24,7 +24,8 @@ _MODEL = typer.Option(
 _PROTOCOL = typer.Option(None, help="v1 | v1-qwen | v2 | think. Default: recorded with the model, else v1.")
 _DECISION = typer.Option(
     None,
-    help="logits (verdict probabilities, one pass) | generate (greedy + parse). "
+    help="logits (verdict probabilities, one pass) | generate (greedy + parse) | reason (greedy, then the "
+    "verdict or score by logits after the written reasoning). "
     "Default: the model's recorded choice, else logits.",
 )
 _BATCH = typer.Option(8, "--batch-size", help="Items per model call.")

@@ -43,8 +43,8 @@ def load_judge(
     timeout_s, retries, frame_multiple=2 for Qwen-VL pass through).
     protocol: "v1", "v1-qwen", "v2" or "think"; None reads `unireward.json` next to the model if present,
     else "v1".
-    decision: "logits" or "generate"; None takes the model's recorded choice (a model trained to reason
-    before its verdict records "generate"), else "logits".
+    decision: "logits", "generate" or "reason" (see unireward.judge.core); None takes the model's recorded
+    choice (a model trained to reason before its verdict records "generate" or "reason"), else "logits".
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

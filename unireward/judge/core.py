@@ -10,6 +10,10 @@ Two ways to decide, chosen by `decision`:
 - "logits": one forward pass per item over the prompt plus the tokens that tell the verdicts apart; gives a
   probability for every verdict (and for scores, the expected value over the score tokens). No parse
   failures and continuous scores, but the model's reasoning before the verdict is skipped.
+- "reason": greedy decoding, then the answer's last line (the verdict or `Final Score: N`) is replaced by
+  the logit decision given everything the model wrote before it. The model still reasons first, but its
+  verdict can only be one the protocol allows (no "Answer 1 is better than Answer 1"), and scores are
+  expected values rather than integers. One more forward pass per item than "generate".
 
 Each item's media are loaded and validated before any model call; a broken item fails alone.
 """
@@ -30,7 +34,7 @@ from unireward.protocols import DEFAULT_PROTOCOL, get_protocol
 from unireward.protocols.base import Conversation, Protocol
 from unireward.tasks import OUTCOMES, Failure, PairItem, PointItem, Score, Verdict
 
-DECISIONS = ("logits", "generate")
+DECISIONS = ("logits", "generate", "reason")
 _SWAP = {"A": "B", "B": "A", "tie": "tie"}
 
 
@@ -96,8 +100,10 @@ class Judge:
         order = _bucket([i for i in range(len(items)) if i in prepared], prepared)
         for chunk in self._chunks(order, progress, "score"):
             batch = [prepared[i] for i in chunk]
-            if decision == "generate":
+            texts = [""] * len(chunk)
+            if decision != "logits":
                 texts = self.backend.generate(batch, self.config.max_new_tokens)
+            if decision == "generate":
                 for i, text in zip(chunk, texts):
                     parsed = self.protocol.parse_point(items[i].task, text)
                     results[i] = self._score_result(
@@ -110,9 +116,11 @@ class Judge:
                     )
             else:
                 choices = [self.protocol.point_choices(items[i].task) for i in chunk]
-                conts = [[c.prefix + text for text in c.values.values()] for c in choices]
+                conts = [
+                    [reasoning(t) + c.prefix + v for v in c.values.values()] for t, c in zip(texts, choices)
+                ]
                 logps = self.backend.continuation_logprobs(batch, conts)
-                for i, c, lp in zip(chunk, choices, logps):
+                for i, c, lp, text in zip(chunk, choices, logps, texts):
                     probs = _normalise(lp, items[i])
                     values = list(c.values)
                     value = sum(p * v for p, v in zip(probs, values))
@@ -121,6 +129,7 @@ class Judge:
                         decision,
                         value=value,
                         probs={_fmt(v): p for v, p in zip(values, probs)},
+                        raw_text=text if decision == "reason" else None,
                     )
         return results  # type: ignore[return-value]
 
@@ -150,8 +159,10 @@ class Judge:
         order = _bucket([i for i in range(len(items)) if i in prepared], prepared)
         for chunk in self._chunks(order, progress, "rank"):
             batch = [prepared[i] for i in chunk]
-            if decision == "generate":
+            texts = [""] * len(chunk)
+            if decision != "logits":
                 texts = self.backend.generate(batch, self.config.max_new_tokens)
+            if decision == "generate":
                 for i, text in zip(chunk, texts):
                     parsed = self.protocol.parse_pair(items[i].task, text)
                     results[i] = self._verdict(
@@ -164,12 +175,14 @@ class Judge:
                     )
             else:
                 choices = [self.protocol.pair_choices(items[i].task) for i in chunk]
-                logps = self.backend.continuation_logprobs(batch, [list(c.values()) for c in choices])
-                for i, c, lp in zip(chunk, choices, logps):
+                conts = [[reasoning(t) + v for v in c.values()] for t, c in zip(texts, choices)]
+                logps = self.backend.continuation_logprobs(batch, conts)
+                for i, c, lp, text in zip(chunk, choices, logps, texts):
                     probs = dict(zip(c.keys(), _normalise(lp, items[i])))
                     probs = {o: probs.get(o, 0.0) for o in OUTCOMES}
                     winner = max(c.keys(), key=lambda o: probs[o])
-                    results[i] = self._verdict(items[i], decision, winner=winner, probs=probs)
+                    raw = text if decision == "reason" else None
+                    results[i] = self._verdict(items[i], decision, winner=winner, probs=probs, raw_text=raw)
         return results  # type: ignore[return-value]
 
     def _prepare(
@@ -227,6 +240,14 @@ class Judge:
         )
 
 
+def reasoning(answer: str) -> str:
+    """What a generated answer says before its last line, newline included ("" for a one-line answer):
+    the context in which the "reason" decision scores the protocol's verdicts or scores. Every protocol
+    target puts the verdict or `Final Score: N` on the last line."""
+    head, newline, _ = answer.rpartition("\n")
+    return head + newline
+
+
 def _normalise(logprobs: list[float], item: Any) -> list[float]:
     """Softmax over the candidates' log-probabilities; NaN means a broken model, which must not pass."""
     if any(math.isnan(x) for x in logprobs):
@@ -249,7 +270,7 @@ def _combine_swapped(first: Verdict, second: Verdict, decision: str) -> Verdict:
         return dataclasses.replace(first, winner=None, probs=None, raw_text=raw, failure=failure)
     back = _SWAP[second.winner]
     consistent = first.winner == back
-    if decision == "logits":
+    if decision in ("logits", "reason"):
         probs = {o: (first.probs[o] + second.probs[_SWAP[o]]) / 2 for o in OUTCOMES}
         allowed = [o for o in OUTCOMES if o != "tie" or first.probs["tie"] > 0 or second.probs["tie"] > 0]
         winner = max(allowed, key=lambda o: probs[o])

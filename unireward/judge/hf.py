@@ -89,9 +89,12 @@ class HFBackend:
         """Token ids of a continuation plus the end-of-turn token (cached: the same few verdict strings
         recur for every item)."""
         cache = self._continuation_cache
-        if text not in cache:
-            cache[text] = self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.end_token_id]
-        return list(cache[text])
+        if text in cache:
+            return list(cache[text])
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.end_token_id]
+        if len(text) <= 64:  # verdicts and scores; not the per-item reasoning of decision="reason"
+            cache[text] = ids
+        return list(ids)
 
     # -- encoding -----------------------------------------------------------------------------------------
 

@@ -111,14 +111,14 @@ class PointIn(BaseModel):
 class RankRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[Any]  # each validated alone, so one malformed item fails alone
-    decision: Literal["logits", "generate"] | None = None
+    decision: Literal["logits", "generate", "reason"] | None = None
     swap: bool | None = None
 
 
 class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[Any]
-    decision: Literal["logits", "generate"] | None = None
+    decision: Literal["logits", "generate", "reason"] | None = None
 
 
 class RewardRequest(BaseModel):
