@@ -72,13 +72,12 @@ def main(argv: list[str] | None = None) -> None:
         help="let SFT update the vision tower too (default: frozen after its pre-training)",
     )
     args = parser.parse_args(argv)
-    if args.lm_width % 64 or args.lm_layers < 1:
-        parser.error(
-            f"--lm-width must be a multiple of 64 and --lm-layers at least 1, got {args.lm_width}, "
-            f"{args.lm_layers}"
-        )
-
     from unireward.train.shapes import lm_spec, train_on_shapes
+
+    try:
+        spec = lm_spec(args.lm_layers, args.lm_width)
+    except ValueError as err:
+        parser.error(f"--lm-layers / --lm-width: {err}")
 
     config = ShapesTrainingConfig(
         work_dir=str(args.work),
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         freeze_vision=not args.unfreeze_vision,
         vision_shape_from_random_palette_only=not args.shape_in_world_palette,
-        spec=lm_spec(args.lm_layers, args.lm_width),
+        spec=spec,
     )
     result = train_on_shapes(config)
     write_assets(result, args)
@@ -114,6 +113,7 @@ def write_assets(result, args) -> None:
         if f.is_file() and not f.name.startswith(("training_args", "train_log", "log_history")):
             shutil.copy2(f, out / f.name)
     meta = json.loads((trained / "unireward.json").read_text())
+    lm = json.loads((trained / "config.json").read_text())["text_config"]
     stage1 = meta.get("vision_pretraining") or {}
     vision_minutes = stage1.get("minutes", 0)
     meta.update(
@@ -123,7 +123,8 @@ def write_assets(result, args) -> None:
             "training_minutes": round(minutes, 1),
             "command": " ".join(["python", "scripts/train_default_model.py", *sys.argv[1:]]),
             "records_per_task_mode": args.n,
-            "base_model": f"unireward.tiny qwen2_vl (default_spec) after {vision_minutes:.0f} minutes of "
+            "base_model": "unireward.tiny qwen2_vl (default_spec's tower, language model "
+            f"{lm['num_hidden_layers']} layers x {lm['hidden_size']}) after {vision_minutes:.0f} minutes of "
             "unireward.train.vision pre-training",
         }
     )

@@ -141,6 +141,7 @@ def test_stage1_is_reused_only_for_the_same_recipe(tmp_path):
     meta = json.loads((again.model_dir / "unireward.json").read_text())
     assert meta["vision_pretraining"]["reused"] and meta["vision_pretraining"]["final"] == done["final"]
     assert (tmp_path / "base" / "model.safetensors").read_bytes() == weights
+    assert not (tmp_path / "base-lm").exists()  # same language model: the stage-1 model is used as it is
     assert again.minutes >= done["minutes"]  # the reused stage's minutes are on the clock
 
     key = json.loads((tmp_path / "base" / "stage1.json").read_text())["vision_pretraining"]
@@ -178,7 +179,7 @@ def test_stage1_tower_serves_a_deeper_language_model(tmp_path):
     assert visual and all(torch.equal(tower[k], trained[k]) for k in visual)
     assert any(".layers.2." in k for k in trained) and not any(".layers.2." in k for k in tower)
     assert trained["model.layers.0.mlp.up_proj.weight"].shape[0] == 96
-    assert first.model_dir == again.model_dir
+    assert first.model_dir == again.model_dir and (tmp_path / "base-lm").exists()
 
     wider = dataclasses.replace(spec, hidden_size=96)
     meta = json.loads(
@@ -197,3 +198,7 @@ def test_lm_spec_keeps_the_default_tower():
     spec = lm_spec(6, 192)
     assert (spec.num_layers, spec.hidden_size, spec.num_heads, spec.intermediate_size) == (6, 192, 6, 384)
     assert spec.vision_hidden_size == default_spec().vision_hidden_size
+    with pytest.raises(ValueError, match="multiple of 64"):
+        lm_spec(4, 160)  # 5 heads cannot share 2 KV heads
+    with pytest.raises(ValueError, match="at least 1 layer"):
+        lm_spec(0, 128)

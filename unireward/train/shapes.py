@@ -58,6 +58,11 @@ def lm_spec(num_layers: int, hidden_size: int) -> TinySpec:
     twice as wide); the vision tower stays as it is."""
     from dataclasses import replace
 
+    if num_layers < 1 or hidden_size % 64:  # whole heads of 32, in a number the 2 KV heads divide
+        raise ValueError(
+            f"the language model needs at least 1 layer and a width that is a multiple of 64, got "
+            f"{num_layers} layers, width {hidden_size}"
+        )
     return replace(
         default_spec(),
         num_layers=num_layers,
@@ -201,10 +206,16 @@ LM_ONLY_FIELDS = ("num_layers", "num_heads", "num_kv_heads", "intermediate_size"
 
 
 def _stage1_key(spec: TinySpec, vision_config) -> dict:
+    """What `base/stage1.json` records: the whole spec (the language model it was saved with included) and
+    the vision recipe."""
     from dataclasses import asdict
 
-    tower = {k: v for k, v in asdict(spec).items() if k not in LM_ONLY_FIELDS}
-    return {"spec": tower, "vision_pretraining": {**asdict(vision_config), "log": None}}
+    return {"spec": asdict(spec), "vision_pretraining": {**asdict(vision_config), "log": None}}
+
+
+def _tower_key(key: dict) -> dict:
+    """A stage-1 key without the language-model fields: equal keys mean the same tower and recipe."""
+    return {**key, "spec": {k: v for k, v in key["spec"].items() if k not in LM_ONLY_FIELDS}}
 
 
 def reusable_stage1(base: Path, vision_curve_path: Path, spec: TinySpec, vision_config) -> list[dict]:
@@ -217,9 +228,8 @@ def reusable_stage1(base: Path, vision_curve_path: Path, spec: TinySpec, vision_
     marker = base / STAGE1_FILE
     if not (marker.exists() and vision_curve_path.exists()):
         return []
-    done = json.loads(marker.read_text())
-    done["spec"] = {k: v for k, v in done["spec"].items() if k not in LM_ONLY_FIELDS}
-    if done != json.loads(json.dumps(_stage1_key(spec, vision_config))):
+    wanted = json.loads(json.dumps(_stage1_key(spec, vision_config)))
+    if _tower_key(json.loads(marker.read_text())) != _tower_key(wanted):
         return []
     return [json.loads(line) for line in vision_curve_path.read_text().splitlines() if line.strip()]
 
