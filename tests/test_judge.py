@@ -76,6 +76,21 @@ def test_generate_batch_equals_one_at_a_time(tiny_model_dir):
     assert any(v.raw_text for v in batched)  # the suppressed newline forces visible tokens
 
 
+def reference_logprob(backend, prepared: Prepared, prefix: list[int]) -> float:
+    """log P(prefix | prompt) from one plain forward pass over prompt + prefix, no padding or batching."""
+    enc = backend._encode([prepared])
+    ids = torch.cat([enc["input_ids"], torch.tensor([prefix[:-1]], dtype=torch.long)], dim=1)
+    enc["input_ids"], enc["attention_mask"] = ids, torch.ones_like(ids)
+    if "mm_token_type_ids" in enc:
+        mm = torch.zeros_like(ids)
+        mm[:, : enc["mm_token_type_ids"].shape[1]] = enc["mm_token_type_ids"]
+        enc["mm_token_type_ids"] = mm
+    with torch.no_grad():
+        logp = torch.log_softmax(backend.model(**enc).logits[0].float(), -1)
+    start = ids.shape[1] - len(prefix)
+    return sum(float(logp[start + j, t]) for j, t in enumerate(prefix))
+
+
 def test_logits_batched_equal_unbatched_reference(tiny_judge):
     """Left padding plus right-appended paths must not change any probability: compare the batched
     decision with a plain forward pass over prompt + decisive prefix, one item and one path at a time."""
@@ -91,20 +106,7 @@ def test_logits_batched_equal_unbatched_reference(tiny_judge):
             backend.tokenizer(c, add_special_tokens=False)["input_ids"] + [backend.end_token_id]
             for c in choices.values()
         ]
-        ref = []
-        for prefix in decisive_prefixes(toks):
-            enc = backend._encode([p])
-            ids = torch.cat([enc["input_ids"], torch.tensor([prefix[:-1]], dtype=torch.long)], dim=1)
-            enc["attention_mask"] = torch.ones_like(ids)
-            if "mm_token_type_ids" in enc:
-                mm = torch.zeros_like(ids)
-                mm[:, : enc["mm_token_type_ids"].shape[1]] = enc["mm_token_type_ids"]
-                enc["mm_token_type_ids"] = mm
-            enc["input_ids"] = ids
-            with torch.no_grad():
-                logp = torch.log_softmax(backend.model(**enc).logits[0].float(), -1)
-            start = enc["input_ids"].shape[1] - len(prefix)
-            ref.append(sum(float(logp[start + j, t]) for j, t in enumerate(prefix)))
+        ref = [reference_logprob(backend, p, prefix) for prefix in decisive_prefixes(toks)]
         total = math.log(sum(math.exp(x) for x in ref))
         expected = {o: math.exp(x - total) for o, x in zip(choices, ref)}
         for o, p_ref in expected.items():
@@ -418,19 +420,10 @@ def test_reason_follows_the_written_reasoning_on_a_real_model(tiny_judge, monkey
         backend.tokenizer(written + c, add_special_tokens=False)["input_ids"] + [backend.end_token_id]
         for c in choices.values()
     ]
-    ref = {}
-    for outcome, prefix in zip(choices, decisive_prefixes(toks)):  # the tokens that tell the verdicts apart
-        enc = backend._encode([prepared[0]])
-        ids = torch.cat([enc["input_ids"], torch.tensor([prefix[:-1]], dtype=torch.long)], dim=1)
-        enc["input_ids"], enc["attention_mask"] = ids, torch.ones_like(ids)
-        if "mm_token_type_ids" in enc:
-            mm = torch.zeros_like(ids)
-            mm[:, : enc["mm_token_type_ids"].shape[1]] = enc["mm_token_type_ids"]
-            enc["mm_token_type_ids"] = mm
-        with torch.no_grad():
-            logp = torch.log_softmax(backend.model(**enc).logits[0].float(), -1)
-        start = ids.shape[1] - len(prefix)
-        ref[outcome] = sum(float(logp[start + j, t]) for j, t in enumerate(prefix))
+    # The tokens that tell the verdicts apart, after the written reasoning.
+    ref = {
+        o: reference_logprob(backend, prepared[0], pre) for o, pre in zip(choices, decisive_prefixes(toks))
+    }
     # Compare log-odds: a random tiny model's verdict probabilities move little with the context.
     odds = {o: math.log(v.probs[o] / v.probs["A"]) for o in ref}
     for outcome, x in ref.items():
