@@ -6,9 +6,12 @@ colour x shape combinations never seen in training (see `unireward.data.shapes.H
 
     python benchmarks/shapes_accuracy.py --model rm/ --n 200   # -> benchmarks/results/shapes_accuracy.json
 
+    python benchmarks/shapes_accuracy.py --split train --seed 7  # -> results/shapes_accuracy_train_split.json
+
 `--split train --seed 7` is a diagnostic, not the held-out score: fresh draws (new seed, new renders) under
 the training rules, so colour x shape combinations are ones seen in training. The gap to the test split
-measures compositional generalisation.
+measures compositional generalisation. Both result files record the command that wrote them; `make bench`
+runs both.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -68,6 +72,9 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = shapes_report(judge, args.n, args.seed, split=args.split)
     result = {
         "benchmark": "shapes_accuracy",
+        "command": " ".join(
+            ["python", "benchmarks/shapes_accuracy.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "model": judge.describe(),
         "n_per_task": args.n,
         "seed": args.seed,

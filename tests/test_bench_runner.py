@@ -309,7 +309,11 @@ def test_cli_bench_shapes_equals_shapes_accuracy_script(tiny_model_dir, tmp_path
         ["--model", model, "--n", "3", "--seed", "1", "--out", str(tmp_path / "s.json")]
     )
     assert script["metrics"] == summary["metrics"]
-    assert json.loads((tmp_path / "s.json").read_text())["metrics"] == summary["metrics"]
+    written = json.loads((tmp_path / "s.json").read_text())
+    assert written["metrics"] == summary["metrics"]
+    assert written["command"] == (
+        f"python benchmarks/shapes_accuracy.py --model {model} --n 3 --seed 1 --out {tmp_path / 's.json'}"
+    )
     assert set(summary["metrics"]) == {
         f"{t}/{k}"
         for t in ("image_gen", "image_und", "video_gen", "video_und")
