@@ -338,3 +338,38 @@ def test_cli_bench_shapes_equals_shapes_accuracy_script(tiny_model_dir, tmp_path
         assert name in help_text, name
     bad = runner.invoke(app, ["bench", "--suite", "mj-bench", "--model", model])
     assert bad.exit_code != 0 and "--data" in bad.output
+
+
+def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_chance():
+    import collections
+
+    from unireward.data.records import shapes_labels, target_text
+    from unireward.data.shapes import ShapesWorld, quality_level
+    from unireward.protocols import get_protocol
+    from unireward.train.shapes import PROTOCOL
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import image_gen_checks
+    finally:
+        sys.path.pop(0)
+    proto, world = get_protocol(PROTOCOL), ShapesWorld(2)
+    oracle_counts, blind_counts = collections.Counter(), collections.Counter()
+    for _ in range(60):
+        ex = world.point_example("image_gen")
+        text = target_text(proto, "image_gen", "point", *shapes_labels("image_gen", ex, explain=True))
+        c = ex.spec["candidate"]
+        quality = image_gen_checks._QUALITY[quality_level(c.blur, c.noise, c.artefacts)]
+        image_gen_checks.tally(oracle_counts, ex.details["elements"], quality, text)
+        image_gen_checks.tally(blind_counts, ex.details["elements"], quality, text.replace(": 0", ": 1"))
+    perfect, blind = image_gen_checks.summary(oracle_counts), image_gen_checks.summary(blind_counts)
+    assert perfect["quality_right"] == perfect["candidates"] == 60
+    for kind in ("object", "relation"):
+        assert perfect[kind]["0"]["n"] > 5 and perfect[kind]["not_written"] == 0
+        assert perfect[kind]["balanced_accuracy"] == 1.0
+        assert blind[kind]["balanced_accuracy"] == 0.5 and blind[kind]["0"]["rate"] == 0.0
+    line = "Image 1: red cross (object): 0, above (relation): 1, quality: clean, score 2."
+    assert image_gen_checks.written_checks(line) == {
+        "red cross": ("object", 0),
+        "above": ("relation", 1),
+    }

@@ -105,6 +105,30 @@ def test_pair_labels_and_scores_agree_with_the_oracle(pairs, task):
             )
 
 
+def test_balanced_checks_make_half_the_object_checks_zero_with_oracle_labels():
+    def object_checks(world):
+        out = []
+        for _ in range(600):
+            ex = world.point_example("image_gen")
+            assert ex.score == oracle_score("image_gen", ex.spec["prompt"], ex.spec["candidate"])
+            out += [v for _, kind, v in ex.details["elements"] if kind == "object"]
+        return np.mean(np.asarray(out) == 0)
+
+    assert 0.28 < object_checks(ShapesWorld(3)) < 0.38  # the world's mix: "present" is right 2 times in 3
+    assert 0.42 < object_checks(ShapesWorld(3, balanced_checks=True)) < 0.55
+    balanced = ShapesWorld(3, balanced_checks=True)
+    for ex in (balanced.pair_example("image_gen") for _ in range(50)):
+        assert ex.scores == tuple(oracle_score("image_gen", ex.spec["prompt"], ex.spec[k]) for k in "ab")
+
+
+@pytest.mark.parametrize("task", [t for t in TASKS if t != Task.IMAGE_GEN])
+def test_balanced_checks_leave_the_other_tasks_alone(task):
+    plain, balanced = ShapesWorld(4), ShapesWorld(4, balanced_checks=True)
+    assert [_pair_key(plain.pair_example(task)) for _ in range(5)] == [
+        _pair_key(balanced.pair_example(task)) for _ in range(5)
+    ]
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_point_score_is_the_oracle_score_and_on_scale(task):
     w = ShapesWorld(11)

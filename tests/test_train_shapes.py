@@ -84,7 +84,31 @@ def test_fresh_stream_trains_and_matches_the_exported_records(tmp_path):
     )
     assert result.steps == 3 and not (tmp_path / "run" / "data").exists()
     meta = json.loads((result.model_dir / "unireward.json").read_text())
-    assert meta["train_examples"] == "stream"
+    assert meta["train_examples"] == "stream" and meta["balanced_checks"] is False
+
+
+def test_balanced_checks_reach_the_stream_and_the_exported_records(tmp_path):
+    import itertools
+
+    from unireward.data.records import Record, export_shapes, load_records, record_example
+    from unireward.protocols import get_protocol
+    from unireward.train.shapes import shapes_sft_stream
+
+    def streamed(**kw):
+        rows = itertools.islice(iter(shapes_sft_stream(("image_gen",), seed=4, **kw)), 40)
+        return [r["completion"] for r in rows if r["mode"] == "point"]
+
+    balanced = streamed(balanced_checks=True)
+    assert balanced != streamed()
+    zeros = sum(line.endswith("(object): 0") for c in balanced for line in c.splitlines())
+    objects = sum(line.endswith(("(object): 0", "(object): 1")) for c in balanced for line in c.splitlines())
+    assert objects > 20 and zeros / objects > 0.3
+    directory = export_shapes(
+        tmp_path / "b", 2, seed=4, tasks=("image_gen",), modes=("point",), explain=True, balanced_checks=True
+    )
+    protocol = get_protocol(PROTOCOL)
+    exported = [record_example(Record.from_row(r), directory, protocol)[1] for r in load_records(directory)]
+    assert exported == balanced[:2]
 
 
 def test_learning_rate_follows_the_clock():

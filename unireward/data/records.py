@@ -160,13 +160,15 @@ def export_shapes(
     image_size: int = 64,
     num_frames: int = 8,
     explain: bool = False,
+    balanced_checks: bool = False,
 ) -> Path:
     """Draw shapes-world examples and save them as a records dataset (media as PNG files). With `explain`,
-    each record's details carry the oracle's reasoning (`shapes.explanation`) for the target text."""
+    each record's details carry the oracle's reasoning (`shapes.explanation`) for the target text;
+    `balanced_checks` is `ShapesWorld`'s training mix of image-generation errors."""
     from unireward.data.shapes import ShapesWorld
 
     directory = Path(directory)
-    world = ShapesWorld(seed=seed, image_size=image_size, num_frames=num_frames)
+    world = ShapesWorld(seed, image_size, num_frames, balanced_checks=balanced_checks)
     records = []
     for task in map(Task.parse, tasks):
         for mode in modes:

@@ -593,8 +593,11 @@ def answer_text(question: Question, answer: Answer) -> str:
 class _Draw:
     """A seeded stream for one (seed, split, task, kind) plus the sampling helpers used by every task."""
 
-    def __init__(self, rng: np.random.Generator, split: str, num_frames: int) -> None:
+    def __init__(
+        self, rng: np.random.Generator, split: str, num_frames: int, balanced_checks: bool = False
+    ) -> None:
         self.rng, self.split, self.num_frames, self.count = rng, split, num_frames, 0
+        self.balanced_checks = balanced_checks
 
     def pick(self, seq: Any, weights: list[float] | None = None) -> Any:
         seq = list(seq)
@@ -690,11 +693,21 @@ def _image_gen_prompt(dr: _Draw) -> Caption:
     return Caption("count", (dr.pick(COLOURS), dr.pick(SHAPES)), count=dr.pick((1, 2, 3)))
 
 
+# How image-generation candidates break their caption. The world's mix leaves a third of the object checks
+# 0; the balanced mix (training only, `ShapesWorld(balanced_checks=True)`) leaves half, so a model that
+# writes "present" without looking is at chance on the checks instead of right two times in three.
+_RELATION_ERRORS = ("none", "colour", "shape", "relation", "missing", "both")
+_COUNT_ERRORS = ("none", "colour", "shape", "count", "missing")
+_ERROR_WEIGHTS = {
+    False: ([0.32, 0.12, 0.12, 0.2, 0.12, 0.12], [0.35, 0.15, 0.15, 0.2, 0.15]),
+    True: ([0.25, 0.15, 0.15, 0.1, 0.15, 0.2], [0.25, 0.2, 0.2, 0.1, 0.25]),
+}
+
+
 def _image_gen_candidate(dr: _Draw, cap: Caption) -> ImageSpec:
+    relation_weights, count_weights = _ERROR_WEIGHTS[dr.balanced_checks]
     if cap.kind == "relation":
-        err = dr.pick(
-            ("none", "colour", "shape", "relation", "missing", "both"), [0.32, 0.12, 0.12, 0.2, 0.12, 0.12]
-        )
+        err = dr.pick(_RELATION_ERRORS, relation_weights)
         looks, rel = [list(cap.a), list(cap.b)], cap.relation
         which = (
             [0, 1] if err == "both" else [dr.pick((0, 1))] if err in ("colour", "shape", "missing") else []
@@ -712,7 +725,7 @@ def _image_gen_candidate(dr: _Draw, cap: Caption) -> ImageSpec:
         if err == "missing":
             objs.pop(which[0])
     else:
-        err = dr.pick(("none", "colour", "shape", "count", "missing"), [0.35, 0.15, 0.15, 0.2, 0.15])
+        err = dr.pick(_COUNT_ERRORS, count_weights)
         (colour, shape), n = cap.a, cap.count
         if err == "colour":
             colour = _other(dr, COLOURS, colour)
@@ -969,19 +982,25 @@ class ShapesWorld:
     (seed, split, task, kind), so draws of one task never shift another's and `examples` is reproducible.
     """
 
-    def __init__(self, seed: int, image_size: int = 64, num_frames: int = 8) -> None:
+    def __init__(
+        self, seed: int, image_size: int = 64, num_frames: int = 8, balanced_checks: bool = False
+    ) -> None:
+        """`balanced_checks` draws image-generation candidates from a mix with half the caption's objects
+        missing or wrong (a training-data option: benchmarks use the world's own mix)."""
         if seed < 0:
             raise ValueError("seed must be >= 0")
         if image_size < 16 or num_frames < 4:
             raise ValueError("need image_size >= 16 and num_frames >= 4 (order questions need 4 frames)")
         self.seed, self.image_size, self.num_frames = seed, image_size, num_frames
+        self.balanced_checks = balanced_checks
         self._streams: dict[tuple, _Draw] = {}
 
     def _new_stream(self, split: str, task: Task, kind: str) -> _Draw:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
         key = [self.seed, SPLITS.index(split), list(Task).index(task), _KINDS.index(kind)]
-        return _Draw(np.random.default_rng(np.random.SeedSequence(key)), split, self.num_frames)
+        rng = np.random.default_rng(np.random.SeedSequence(key))
+        return _Draw(rng, split, self.num_frames, self.balanced_checks)
 
     def _stream(self, split: str, task: Task, kind: str) -> _Draw:
         key = (split, task, kind)

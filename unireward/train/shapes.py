@@ -95,6 +95,9 @@ class ShapesTrainingConfig:
     # in the world's palette, as the shipped attempt-4 model was made.
     vision_shape_from_random_palette_only: bool = True
     freeze_vision: bool = True
+    # Draw image-generation training candidates with half the caption's objects missing or wrong instead of
+    # the world's third (ShapesWorld(balanced_checks=True)); evaluation always uses the world's own mix.
+    balanced_checks: bool = False
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
     threads: int = 1
     num_frames: int = 8
@@ -163,6 +166,7 @@ def shapes_sft_stream(
     protocol: str = PROTOCOL,
     image_size: int = 64,
     num_frames: int = 8,
+    balanced_checks: bool = False,
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments."""
@@ -177,17 +181,20 @@ def shapes_sft_stream(
         "protocol": protocol,
         "image_size": image_size,
         "num_frames": num_frames,
+        "balanced_checks": balanced_checks,
     }
     return IterableDataset.from_generator(_stream_rows, features=sft_features(), gen_kwargs=kwargs)
 
 
-def _stream_rows(tasks: str, seed: int, split: str, protocol: str, image_size: int, num_frames: int):
+def _stream_rows(
+    tasks: str, seed: int, split: str, protocol: str, image_size: int, num_frames: int, balanced_checks: bool
+):
     from unireward.data.records import shapes_labels, target_text
     from unireward.data.shapes import ShapesWorld
     from unireward.protocols import get_protocol
     from unireward.train.sft import sft_row
 
-    world = ShapesWorld(seed, image_size, num_frames)
+    world = ShapesWorld(seed, image_size, num_frames, balanced_checks=balanced_checks)
     proto = get_protocol(protocol)
     kinds = [(Task.parse(t), mode) for t in tasks.split(",") for mode in ("pair", "point")]
     for i in itertools.count():
@@ -271,7 +278,12 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     if config.records_per_task_mode is None:
-        examples = shapes_sft_stream(config.tasks, seed=config.seed, num_frames=config.num_frames)
+        examples = shapes_sft_stream(
+            config.tasks,
+            seed=config.seed,
+            num_frames=config.num_frames,
+            balanced_checks=config.balanced_checks,
+        )
     else:
         data = work / "data"
         if not (data / "records.parquet").exists():
@@ -283,6 +295,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
                 tasks=config.tasks,
                 explain=True,
                 num_frames=config.num_frames,
+                balanced_checks=config.balanced_checks,
             )
         protocol = get_protocol(PROTOCOL)
         examples = [record_example(Record.from_row(r), data, protocol) for r in load_records(data)]
@@ -386,6 +399,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         "reused": reused,
     }
     meta["vision_frozen"] = sft.freeze_vision
+    meta["balanced_checks"] = config.balanced_checks
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
     return ShapesTrainingResult(
         model_dir, curve, (time.perf_counter() - start) / 60, int(meta.get("steps", 0))

@@ -1,0 +1,140 @@
+"""Does the judge look? Its written image-generation element checks against the oracle's.
+
+The explained targets make the judge write, per image, one check per caption element before its verdict or
+score (`red cross (object): 0`, `above (relation): 1`, `two (count): 0`). This script draws image-generation
+pairs and points from the shapes world, lets the judge write its answer (`generate`), and counts for each
+element type how often the written check agrees with the oracle, separately for elements the image shows
+(1) and those it does not (0). The balanced accuracy, the mean of the two rates, is 0.5 for a judge that
+writes the same check whatever the image shows, however often that check is right.
+
+    python benchmarks/image_gen_checks.py --model rm/ --n 100   # -> results/image_gen_checks.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+_CHECK = re.compile(r"([a-z][a-z ]*?) \((object|relation|count)\): ([01])")
+_QUALITY = ("clean", "slightly degraded", "strongly degraded")
+
+
+def written_checks(text: str) -> dict[str, tuple[str, int]]:
+    """`{element: (type, 0 or 1)}` as written in one candidate's line or point answer."""
+    return {name.strip(): (kind, int(v)) for name, kind, v in _CHECK.findall(text)}
+
+
+def written_quality(text: str) -> str | None:
+    found = re.search(r"[Qq]uality: (clean|slightly degraded|strongly degraded)", text)
+    return found.group(1) if found else None
+
+
+def tally(counts: collections.Counter, truth: list[tuple[str, str, int]], quality: str, text: str) -> None:
+    """Add one candidate's written checks (`text`) against the oracle's elements and quality word."""
+    written = written_checks(text)
+    counts["candidates"] += 1
+    counts["quality_right"] += written_quality(text) == quality
+    for name, kind, value in truth:
+        if name not in written or written[name][0] != kind:
+            counts[f"{kind}/not_written"] += 1
+            continue
+        counts[f"{kind}/{value}/n"] += 1
+        counts[f"{kind}/{value}/right"] += written[name][1] == value
+
+
+def summary(counts: collections.Counter) -> dict:
+    """Per element type: rates for shown (1) and not shown (0) elements and their mean."""
+    out: dict = {"candidates": counts["candidates"], "quality_right": counts["quality_right"]}
+    for kind in ("object", "relation", "count"):
+        rates = {}
+        for value in (1, 0):
+            n = counts[f"{kind}/{value}/n"]
+            right = counts[f"{kind}/{value}/right"]
+            rates[str(value)] = {"right": right, "n": n, "rate": round(right / n, 4) if n else None}
+        both = [r["rate"] for r in rates.values() if r["rate"] is not None]
+        out[kind] = {
+            **rates,
+            "not_written": counts[f"{kind}/not_written"],
+            "balanced_accuracy": round(sum(both) / 2, 4) if len(both) == 2 else None,
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from unireward.bench.loaders import BENCH_FRAME_POLICY
+    from unireward.data.shapes import ShapesWorld, quality_level
+    from unireward.judge import load_judge
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", help="checkpoint directory (default: the shipped model)")
+    parser.add_argument("--n", type=int, default=100, help="image-generation pairs and points each")
+    parser.add_argument("--seed", type=int, default=11, help="shapes-world seed")
+    parser.add_argument("--split", default="test", choices=("test", "train"))
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=RESULTS / "image_gen_checks.json")
+    args = parser.parse_args(argv)
+
+    judge = load_judge(
+        args.model, decision="generate", batch_size=args.batch_size, frame_policy=BENCH_FRAME_POLICY
+    )
+    world = ShapesWorld(args.seed)
+    pairs = [world.pair_example("image_gen", args.split) for _ in range(args.n)]
+    points = [world.point_example("image_gen", args.split) for _ in range(args.n)]
+    start = time.perf_counter()
+    verdicts = judge.rank([p.item for p in pairs], decision="generate", swap=False, progress=True)
+    scores = judge.score([p.item for p in points], decision="generate", progress=True)
+
+    def quality_word(candidate) -> str:
+        return _QUALITY[quality_level(candidate.blur, candidate.noise, candidate.artefacts)]
+
+    counts = {"pair": collections.Counter(), "point": collections.Counter()}
+    for ex, verdict in zip(pairs, verdicts, strict=True):
+        lines = {m.group(1): m.group(2) for m in re.finditer(r"Image (\d): (.*)", verdict.raw_text or "")}
+        for k, side, details in (("1", "a", ex.details_a), ("2", "b", ex.details_b)):
+            tally(counts["pair"], details["elements"], quality_word(ex.spec[side]), lines.get(k, ""))
+    for ex, score in zip(points, scores, strict=True):
+        quality = quality_word(ex.spec["candidate"])
+        tally(counts["point"], ex.details["elements"], quality, score.raw_text or "")
+
+    result = {
+        "benchmark": "image_gen_checks",
+        "command": " ".join(
+            ["python", "benchmarks/image_gen_checks.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "model": judge.describe(),
+        "n": args.n,
+        "seed": args.seed,
+        "split": args.split,
+        "seconds": round(time.perf_counter() - start, 2),
+        "platform": platform.platform(),
+        "pair": summary(counts["pair"]),
+        "point": summary(counts["point"]),
+    }
+    print(f"model {judge.describe().get('model')}  split {args.split}  n {args.n}")
+    header = ("mode", "element", "shown, 1", "not shown, 0", "balanced", "unwritten")
+    print("{:<6} {:<9} {:>12} {:>13} {:>9} {:>10}".format(*header))
+    for mode in ("pair", "point"):
+        s = result[mode]
+        for kind in ("object", "relation", "count"):
+            r = s[kind]
+            cells = [f"{r[v]['right']}/{r[v]['n']}" for v in ("1", "0")]
+            bal = "n/a" if r["balanced_accuracy"] is None else f"{r['balanced_accuracy']:.3f}"
+            print(f"{mode:<6} {kind:<9} {cells[0]:>12} {cells[1]:>13} {bal:>9} {r['not_written']:>10}")
+        print(f"{mode:<6} quality word right {s['quality_right']}/{s['candidates']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"-> {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
