@@ -68,6 +68,12 @@ def main(argv: list[str] | None = None) -> None:
         help="train on image-generation candidates with half the caption's objects missing or wrong (the "
         "world's own mix has a third, so writing 'present' without looking is right 2 times in 3)",
     )
+    parser.add_argument(
+        "--describe",
+        action="store_true",
+        help="image-task targets first say what each image shows ('Image shows: red cross, blue circle.'), "
+        "then check the caption or answer against that text",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--threads", type=int, default=d.threads)
@@ -100,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         vision_shape_from_random_palette_only=not args.shape_in_world_palette,
         spec=spec,
         balanced_checks=args.balanced_checks,
+        describe=args.describe,
     )
     result = train_on_shapes(config)
     write_assets(result, args)
@@ -156,6 +163,8 @@ def write_assets(result, args) -> None:
     )
     if meta.get("balanced_checks"):
         data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
+    if meta.get("describe"):
+        data += "; image-task targets first say what each image shows"
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
     rows = "\n".join(
         f"| {t} | {_pct(last.get(f'{t}/pair_without_ties'))} | {_pct(last.get(f'{t}/pair_with_ties'))} | "

@@ -368,7 +368,7 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
         assert perfect[kind]["0"]["n"] > 5 and perfect[kind]["not_written"] == 0
         assert perfect[kind]["balanced_accuracy"] == 1.0
         assert blind[kind]["balanced_accuracy"] == 0.5 and blind[kind]["0"]["rate"] == 0.0
-    line = "Image 1: red cross (object): 0, above (relation): 1, quality: clean, score 2."
+    line = "Image 1: shows blue circle, red square; red cross (object): 0, above (relation): 1, quality"
     assert image_gen_checks.written_checks(line) == {
         "red cross": ("object", 0),
         "above": ("relation", 1),

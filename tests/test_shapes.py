@@ -121,6 +121,31 @@ def test_balanced_checks_make_half_the_object_checks_zero_with_oracle_labels():
         assert ex.scores == tuple(oracle_score("image_gen", ex.spec["prompt"], ex.spec[k]) for k in "ab")
 
 
+def test_describe_says_what_each_image_shows_left_to_right_before_the_checks():
+    from unireward.data.shapes import describe_image, explanation
+
+    spec = ImageSpec((Obj("red", "cross", 0.7, 0.3), Obj("blue", "circle", 0.2, 0.8)))
+    assert describe_image(spec) == "blue circle, red cross"
+    assert describe_image(ImageSpec(())) == "nothing"
+    world = ShapesWorld(6)
+    pair = world.pair_example("image_gen")
+    lines = explanation("image_gen", pair, describe=True).splitlines()
+    for line, side, plain in zip(lines, "ab", explanation("image_gen", pair).splitlines(), strict=True):
+        head, _, rest = plain.partition(": ")
+        assert line == f"{head}: shows {describe_image(pair.spec[side])}; {rest}"
+    point = world.point_example("image_gen")
+    assert explanation("image_gen", point, describe=True) == (
+        f"Image shows: {describe_image(point.spec['candidate'])}.\n{explanation('image_gen', point)}"
+    )
+    und = world.pair_example("image_und")
+    media = und.spec["prompt"].media
+    assert explanation("image_und", und, describe=True) == (
+        f"Image shows: {describe_image(media)}.\n{explanation('image_und', und)}"
+    )
+    video = world.pair_example("video_und")  # videos are not described
+    assert explanation("video_und", video, describe=True) == explanation("video_und", video)
+
+
 @pytest.mark.parametrize("task", [t for t in TASKS if t != Task.IMAGE_GEN])
 def test_balanced_checks_leave_the_other_tasks_alone(task):
     plain, balanced = ShapesWorld(4), ShapesWorld(4, balanced_checks=True)

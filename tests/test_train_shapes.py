@@ -84,10 +84,11 @@ def test_fresh_stream_trains_and_matches_the_exported_records(tmp_path):
     )
     assert result.steps == 3 and not (tmp_path / "run" / "data").exists()
     meta = json.loads((result.model_dir / "unireward.json").read_text())
-    assert meta["train_examples"] == "stream" and meta["balanced_checks"] is False
+    assert meta["train_examples"] == "stream"
+    assert meta["balanced_checks"] is False and meta["describe"] is False
 
 
-def test_balanced_checks_reach_the_stream_and_the_exported_records(tmp_path):
+def test_balanced_checks_and_descriptions_reach_the_stream_and_the_exported_records(tmp_path):
     import itertools
 
     from unireward.data.records import Record, export_shapes, load_records, record_example
@@ -109,6 +110,21 @@ def test_balanced_checks_reach_the_stream_and_the_exported_records(tmp_path):
     protocol = get_protocol(PROTOCOL)
     exported = [record_example(Record.from_row(r), directory, protocol)[1] for r in load_records(directory)]
     assert exported == balanced[:2]
+    described = streamed(balanced_checks=True, describe=True)
+    assert all(c.startswith("Image shows: ") for c in described)
+    assert [c.partition("\n")[2] for c in described] == balanced  # the same draws, described first
+    directory = export_shapes(
+        tmp_path / "d",
+        2,
+        seed=4,
+        tasks=("image_gen",),
+        modes=("point",),
+        explain=True,
+        balanced_checks=True,
+        describe=True,
+    )
+    exported = [record_example(Record.from_row(r), directory, protocol)[1] for r in load_records(directory)]
+    assert exported == described[:2]
 
 
 def test_learning_rate_follows_the_clock():

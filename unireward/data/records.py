@@ -161,10 +161,12 @@ def export_shapes(
     num_frames: int = 8,
     explain: bool = False,
     balanced_checks: bool = False,
+    describe: bool = False,
 ) -> Path:
     """Draw shapes-world examples and save them as a records dataset (media as PNG files). With `explain`,
     each record's details carry the oracle's reasoning (`shapes.explanation`) for the target text;
-    `balanced_checks` is `ShapesWorld`'s training mix of image-generation errors."""
+    `balanced_checks` is `ShapesWorld`'s training mix of image-generation errors; `describe` see
+    `shapes.explanation`."""
     from unireward.data.shapes import ShapesWorld
 
     directory = Path(directory)
@@ -185,7 +187,7 @@ def export_shapes(
                 cands = [item.a, item.b] if mode == "pair" else [item.candidate]
                 if task.is_generation:
                     cands = [save(c, f"cand{j}") for j, c in enumerate(cands)]
-                label, score, details = shapes_labels(task, ex, explain)
+                label, score, details = shapes_labels(task, ex, explain, describe)
                 records.append(
                     Record(
                         rid,
@@ -203,9 +205,12 @@ def export_shapes(
     return save_records(records, directory)
 
 
-def shapes_labels(task: Task | str, example: Any, explain: bool = False) -> tuple[str, float, dict]:
+def shapes_labels(
+    task: Task | str, example: Any, explain: bool = False, describe: bool = False
+) -> tuple[str, float, dict]:
     """(label, score, details) of a shapes-world pair or point example, as a record stores them; with
-    `explain`, details carry the oracle's reasoning (`shapes.explanation`) for the target text."""
+    `explain`, details carry the oracle's reasoning (`shapes.explanation`, which `describe` opens with what
+    each image shows) for the target text."""
     from unireward.data.shapes import PairExample, explanation
 
     if isinstance(example, PairExample):
@@ -213,7 +218,7 @@ def shapes_labels(task: Task | str, example: Any, explain: bool = False) -> tupl
         label, score = example.label, math.nan
     else:
         details, label, score = dict(example.details), "", float(example.score)
-    if explain and (text := explanation(task, example)):
+    if explain and (text := explanation(task, example, describe)):
         details["explanation"] = text
     return label, score, details
 

@@ -1160,38 +1160,60 @@ def answer_checks(prompt: UndPrompt, answer: Answer) -> str:
     return ", ".join(parts)
 
 
-def _candidate_summary(task: Task, k: int, candidate: Any, score: float, details: dict, prompt: Any) -> str:
+def describe_image(spec: ImageSpec) -> str:
+    """The objects an image shows, left to right (`red cross, blue circle`; `nothing` when empty).
+
+    Written before the element checks when training with `describe`: reading out what each visual token
+    shows binds colour and shape for free (one token holds both), and the checks then compare text with
+    text, instead of asking the language model to search the image for a colour-and-shape conjunction.
+    """
+    objs = sorted(spec.objects, key=lambda o: (o.x, o.y))
+    return ", ".join(f"{o.colour} {o.shape}" for o in objs) or "nothing"
+
+
+def _candidate_summary(
+    task: Task, k: int, candidate: Any, score: float, details: dict, prompt: Any, describe: bool = False
+) -> str:
     word = task.media_word
     if task == Task.IMAGE_GEN:
         elements = ", ".join(f"{n} ({t}): {v}" for n, t, v in details["elements"])
         quality = _QUALITY_WORDS[quality_level(candidate.blur, candidate.noise, candidate.artefacts)]
-        return f"{word} {k}: {elements}, quality: {quality}, score {score:g}."
+        shows = f"shows {describe_image(candidate)}; " if describe else ""
+        return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
     if task == Task.VIDEO_GEN:
         dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
         return f"{word} {k}: {dims}, score {score:g}."
     return f"{word} {k}: {answer_checks(prompt, candidate)}, score: {score:g}."
 
 
-def explanation(task: Task | str, example: PairExample | PointExample) -> str:
+def explanation(task: Task | str, example: PairExample | PointExample, describe: bool = False) -> str:
     """Reasoning from the oracle, written before the verdict or score in training targets.
 
     A verdict is one token of supervision; a from-scratch model learns little from it. The explanation
     states what the oracle knows (the correct answer to a question, each candidate's element checks,
     quality and score), so every example teaches grounding densely and the final verdict or score becomes a
     simple function of text the model has just written. Empty where the protocol's answer already lists
-    the reasoning (video generation point scores).
+    the reasoning (video generation point scores). With `describe`, image tasks first say what each image
+    shows (`describe_image`), so the checks and the correct answer follow from that text.
     """
     task = Task.parse(task)
     prompt = example.spec["prompt"]
+    shows = ""
+    if describe and task == Task.IMAGE_UND:
+        shows = f"Image shows: {describe_image(prompt.media)}.\n"
     if isinstance(example, PointExample):
         if task == Task.IMAGE_GEN:
             c = example.spec["candidate"]
-            return f"Quality: {_QUALITY_WORDS[quality_level(c.blur, c.noise, c.artefacts)]}."
+            quality = f"Quality: {_QUALITY_WORDS[quality_level(c.blur, c.noise, c.artefacts)]}."
+            return f"Image shows: {describe_image(c)}.\n{quality}" if describe else quality
         if task.is_generation:
             return ""
         checks = answer_checks(prompt, example.spec["candidate"])
-        return f"Correct answer: {true_answer(prompt)}\nAnswer: {checks}."
-    parts = [] if task.is_generation else [f"Correct answer: {true_answer(prompt)}"]
-    parts.append(_candidate_summary(task, 1, example.spec["a"], example.scores[0], example.details_a, prompt))
-    parts.append(_candidate_summary(task, 2, example.spec["b"], example.scores[1], example.details_b, prompt))
+        return f"{shows}Correct answer: {true_answer(prompt)}\nAnswer: {checks}."
+    parts = [] if task.is_generation else [f"{shows}Correct answer: {true_answer(prompt)}"]
+    for k, side, score, details in (
+        (1, "a", example.scores[0], example.details_a),
+        (2, "b", example.scores[1], example.details_b),
+    ):
+        parts.append(_candidate_summary(task, k, example.spec[side], score, details, prompt, describe))
     return "\n".join(parts)

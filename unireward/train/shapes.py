@@ -98,6 +98,8 @@ class ShapesTrainingConfig:
     # Draw image-generation training candidates with half the caption's objects missing or wrong instead of
     # the world's third (ShapesWorld(balanced_checks=True)); evaluation always uses the world's own mix.
     balanced_checks: bool = False
+    # Targets of the image tasks first say what each image shows (shapes.describe_image), then check.
+    describe: bool = False
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
     threads: int = 1
     num_frames: int = 8
@@ -167,6 +169,7 @@ def shapes_sft_stream(
     image_size: int = 64,
     num_frames: int = 8,
     balanced_checks: bool = False,
+    describe: bool = False,
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments."""
@@ -182,12 +185,20 @@ def shapes_sft_stream(
         "image_size": image_size,
         "num_frames": num_frames,
         "balanced_checks": balanced_checks,
+        "describe": describe,
     }
     return IterableDataset.from_generator(_stream_rows, features=sft_features(), gen_kwargs=kwargs)
 
 
 def _stream_rows(
-    tasks: str, seed: int, split: str, protocol: str, image_size: int, num_frames: int, balanced_checks: bool
+    tasks: str,
+    seed: int,
+    split: str,
+    protocol: str,
+    image_size: int,
+    num_frames: int,
+    balanced_checks: bool,
+    describe: bool,
 ):
     from unireward.data.records import shapes_labels, target_text
     from unireward.data.shapes import ShapesWorld
@@ -200,7 +211,7 @@ def _stream_rows(
     for i in itertools.count():
         task, mode = kinds[i % len(kinds)]
         ex = world.pair_example(task, split) if mode == "pair" else world.point_example(task, split)
-        target = target_text(proto, task, mode, *shapes_labels(task, ex, explain=True))
+        target = target_text(proto, task, mode, *shapes_labels(task, ex, explain=True, describe=describe))
         yield sft_row(i, (ex.item, target), proto)
 
 
@@ -283,6 +294,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             seed=config.seed,
             num_frames=config.num_frames,
             balanced_checks=config.balanced_checks,
+            describe=config.describe,
         )
     else:
         data = work / "data"
@@ -296,6 +308,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
                 explain=True,
                 num_frames=config.num_frames,
                 balanced_checks=config.balanced_checks,
+                describe=config.describe,
             )
         protocol = get_protocol(PROTOCOL)
         examples = [record_example(Record.from_row(r), data, protocol) for r in load_records(data)]
@@ -400,6 +413,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     }
     meta["vision_frozen"] = sft.freeze_vision
     meta["balanced_checks"] = config.balanced_checks
+    meta["describe"] = config.describe
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
     return ShapesTrainingResult(
         model_dir, curve, (time.perf_counter() - start) / 60, int(meta.get("steps", 0))
