@@ -148,7 +148,7 @@ def evaluate(model, processor, config: ShapesTrainingConfig, n: int | None = Non
             protocol=PROTOCOL,
             decision="generate",
             batch_size=16,
-            max_new_tokens=160,
+            max_new_tokens=256,  # described image-generation pairs reach ~160 tokens
             frame_policy=FramePolicy(num_frames=config.num_frames),
         ),
     )
