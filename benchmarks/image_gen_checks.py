@@ -36,11 +36,32 @@ def written_quality(text: str) -> str | None:
     return found.group(1) if found else None
 
 
-def tally(counts: collections.Counter, truth: list[tuple[str, str, int]], quality: str, text: str) -> None:
-    """Add one candidate's written checks (`text`) against the oracle's elements and quality word."""
+def written_description(text: str) -> str | None:
+    """What a `describe`-trained judge says the image shows (`Image 1: shows ...;`, `Image shows: ...`)."""
+    found = re.search(r"[Ss]hows:? (.*?)[;.\n]", text)
+    return found.group(1).strip() if found else None
+
+
+def tally(
+    counts: collections.Counter,
+    truth: list[tuple[str, str, int]],
+    quality: str,
+    text: str,
+    description: str | None = None,
+) -> None:
+    """Add one candidate's written checks (`text`) against the oracle's elements, quality word and, when
+    given, the true description (`shapes.describe_image`)."""
     written = written_checks(text)
     counts["candidates"] += 1
     counts["quality_right"] += written_quality(text) == quality
+    said = written_description(text)
+    if description is not None and said is not None:
+        counts["described"] += 1
+        counts["description_exact"] += said == description
+        true_objects = collections.Counter(description.split(", ")) - collections.Counter(["nothing"])
+        said_objects = collections.Counter(said.split(", "))
+        counts["objects_true"] += sum(true_objects.values())
+        counts["objects_named"] += sum((true_objects & said_objects).values())
     for name, kind, value in truth:
         if name not in written or written[name][0] != kind:
             counts[f"{kind}/not_written"] += 1
@@ -52,6 +73,13 @@ def tally(counts: collections.Counter, truth: list[tuple[str, str, int]], qualit
 def summary(counts: collections.Counter) -> dict:
     """Per element type: rates for shown (1) and not shown (0) elements and their mean."""
     out: dict = {"candidates": counts["candidates"], "quality_right": counts["quality_right"]}
+    if counts["described"]:
+        out["description"] = {
+            "written": counts["described"],
+            "exact": counts["description_exact"],
+            "objects_named": counts["objects_named"],
+            "objects_true": counts["objects_true"],
+        }
     for kind in ("object", "relation", "count"):
         rates = {}
         for value in (1, 0):
@@ -69,7 +97,7 @@ def summary(counts: collections.Counter) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     from unireward.bench.loaders import BENCH_FRAME_POLICY
-    from unireward.data.shapes import ShapesWorld, quality_level
+    from unireward.data.shapes import ShapesWorld, describe_image, quality_level
     from unireward.judge import load_judge
 
     parser = argparse.ArgumentParser(
@@ -100,10 +128,13 @@ def main(argv: list[str] | None = None) -> dict:
     for ex, verdict in zip(pairs, verdicts, strict=True):
         lines = {m.group(1): m.group(2) for m in re.finditer(r"Image (\d): (.*)", verdict.raw_text or "")}
         for k, side, details in (("1", "a", ex.details_a), ("2", "b", ex.details_b)):
-            tally(counts["pair"], details["elements"], quality_word(ex.spec[side]), lines.get(k, ""))
+            c = ex.spec[side]
+            tally(counts["pair"], details["elements"], quality_word(c), lines.get(k, ""), describe_image(c))
     for ex, score in zip(points, scores, strict=True):
-        quality = quality_word(ex.spec["candidate"])
-        tally(counts["point"], ex.details["elements"], quality, score.raw_text or "")
+        c = ex.spec["candidate"]
+        tally(
+            counts["point"], ex.details["elements"], quality_word(c), score.raw_text or "", describe_image(c)
+        )
 
     result = {
         "benchmark": "image_gen_checks",
@@ -130,6 +161,11 @@ def main(argv: list[str] | None = None) -> dict:
             bal = "n/a" if r["balanced_accuracy"] is None else f"{r['balanced_accuracy']:.3f}"
             print(f"{mode:<6} {kind:<9} {cells[0]:>12} {cells[1]:>13} {bal:>9} {r['not_written']:>10}")
         print(f"{mode:<6} quality word right {s['quality_right']}/{s['candidates']}")
+        if d := s.get("description"):
+            print(
+                f"{mode:<6} description exact {d['exact']}/{d['written']}, "
+                f"objects named {d['objects_named']}/{d['objects_true']}"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"-> {args.out}")

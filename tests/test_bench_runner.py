@@ -344,7 +344,7 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     import collections
 
     from unireward.data.records import shapes_labels, target_text
-    from unireward.data.shapes import ShapesWorld, quality_level
+    from unireward.data.shapes import ShapesWorld, describe_image, quality_level
     from unireward.protocols import get_protocol
     from unireward.train.shapes import PROTOCOL
 
@@ -357,13 +357,18 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     oracle_counts, blind_counts = collections.Counter(), collections.Counter()
     for _ in range(60):
         ex = world.point_example("image_gen")
-        text = target_text(proto, "image_gen", "point", *shapes_labels("image_gen", ex, explain=True))
+        labels = shapes_labels("image_gen", ex, explain=True, describe=True)
+        text = target_text(proto, "image_gen", "point", *labels)
         c = ex.spec["candidate"]
         quality = image_gen_checks._QUALITY[quality_level(c.blur, c.noise, c.artefacts)]
-        image_gen_checks.tally(oracle_counts, ex.details["elements"], quality, text)
+        image_gen_checks.tally(oracle_counts, ex.details["elements"], quality, text, describe_image(c))
         image_gen_checks.tally(blind_counts, ex.details["elements"], quality, text.replace(": 0", ": 1"))
     perfect, blind = image_gen_checks.summary(oracle_counts), image_gen_checks.summary(blind_counts)
     assert perfect["quality_right"] == perfect["candidates"] == 60
+    described = perfect["description"]
+    assert described["exact"] == described["written"] == 60
+    assert described["objects_named"] == described["objects_true"] > 60
+    assert "description" not in blind  # no true description given
     for kind in ("object", "relation"):
         assert perfect[kind]["0"]["n"] > 5 and perfect[kind]["not_written"] == 0
         assert perfect[kind]["balanced_accuracy"] == 1.0
