@@ -694,7 +694,7 @@ def _image_gen_prompt(dr: _Draw) -> Caption:
 
 
 # How image-generation candidates break their caption. The world's mix leaves a third of the object checks
-# 0; the balanced mix (training only, `ShapesWorld(balanced_checks=True)`) leaves half, so a model that
+# 0; the balanced mix (training only, `ShapesWorld(balanced_checks=True)`) leaves 47%, so a model that
 # writes "present" without looking is at chance on the checks instead of right two times in three.
 _RELATION_ERRORS = ("none", "colour", "shape", "relation", "missing", "both")
 _COUNT_ERRORS = ("none", "colour", "shape", "count", "missing")
