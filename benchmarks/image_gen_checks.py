@@ -23,7 +23,6 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _CHECK = re.compile(r"([a-z][a-z ]*?) \((object|relation|count)\): ([01])")
-_QUALITY = ("clean", "slightly degraded", "strongly degraded")
 
 
 def written_checks(text: str) -> dict[str, tuple[str, int]]:
@@ -97,7 +96,7 @@ def summary(counts: collections.Counter) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     from unireward.bench.loaders import BENCH_FRAME_POLICY
-    from unireward.data.shapes import ShapesWorld, describe_image, quality_level
+    from unireward.data.shapes import ShapesWorld, describe_image, quality_word
     from unireward.judge import load_judge
 
     parser = argparse.ArgumentParser(
@@ -120,9 +119,6 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     verdicts = judge.rank([p.item for p in pairs], decision="generate", swap=False, progress=True)
     scores = judge.score([p.item for p in points], decision="generate", progress=True)
-
-    def quality_word(candidate) -> str:
-        return _QUALITY[quality_level(candidate.blur, candidate.noise, candidate.artefacts)]
 
     counts = {"pair": collections.Counter(), "point": collections.Counter()}
     for ex, verdict in zip(pairs, verdicts, strict=True):

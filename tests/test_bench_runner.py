@@ -344,7 +344,7 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     import collections
 
     from unireward.data.records import shapes_labels, target_text
-    from unireward.data.shapes import ShapesWorld, describe_image, quality_level
+    from unireward.data.shapes import ShapesWorld, describe_image, quality_word
     from unireward.protocols import get_protocol
     from unireward.train.shapes import PROTOCOL
 
@@ -360,7 +360,7 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
         labels = shapes_labels("image_gen", ex, explain=True, describe=True)
         text = target_text(proto, "image_gen", "point", *labels)
         c = ex.spec["candidate"]
-        quality = image_gen_checks._QUALITY[quality_level(c.blur, c.noise, c.artefacts)]
+        quality = quality_word(c)
         image_gen_checks.tally(oracle_counts, ex.details["elements"], quality, text, describe_image(c))
         image_gen_checks.tally(blind_counts, ex.details["elements"], quality, text.replace(": 0", ": 1"))
     perfect, blind = image_gen_checks.summary(oracle_counts), image_gen_checks.summary(blind_counts)

@@ -1171,13 +1171,18 @@ def describe_image(spec: ImageSpec) -> str:
     return ", ".join(f"{o.colour} {o.shape}" for o in objs) or "nothing"
 
 
+def quality_word(spec: ImageSpec) -> str:
+    """The image's quality as the explanations write it: clean, slightly degraded or strongly degraded."""
+    return _QUALITY_WORDS[quality_level(spec.blur, spec.noise, spec.artefacts)]
+
+
 def _candidate_summary(
     task: Task, k: int, candidate: Any, score: float, details: dict, prompt: Any, describe: bool = False
 ) -> str:
     word = task.media_word
     if task == Task.IMAGE_GEN:
         elements = ", ".join(f"{n} ({t}): {v}" for n, t, v in details["elements"])
-        quality = _QUALITY_WORDS[quality_level(candidate.blur, candidate.noise, candidate.artefacts)]
+        quality = quality_word(candidate)
         shows = f"shows {describe_image(candidate)}; " if describe else ""
         return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
     if task == Task.VIDEO_GEN:
@@ -1204,7 +1209,7 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     if isinstance(example, PointExample):
         if task == Task.IMAGE_GEN:
             c = example.spec["candidate"]
-            quality = f"Quality: {_QUALITY_WORDS[quality_level(c.blur, c.noise, c.artefacts)]}."
+            quality = f"Quality: {quality_word(c)}."
             return f"Image shows: {describe_image(c)}.\n{quality}" if describe else quality
         if task.is_generation:
             return ""
