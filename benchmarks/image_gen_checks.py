@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import platform
 import re
-import sys
 import time
 from pathlib import Path
+
+from _results import result_header
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _CHECK = re.compile(r"([a-z][a-z ]*?) \((object|relation|count)\): ([01])")
@@ -132,20 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
             counts["point"], ex.details["elements"], quality_word(c), score.raw_text or "", describe_image(c)
         )
 
-    result = {
-        "benchmark": "image_gen_checks",
-        "command": " ".join(
-            ["python", "benchmarks/image_gen_checks.py", *(argv if argv is not None else sys.argv[1:])]
-        ),
-        "model": judge.describe(),
-        "n": args.n,
-        "seed": args.seed,
-        "split": args.split,
-        "seconds": round(time.perf_counter() - start, 2),
-        "platform": platform.platform(),
-        "pair": summary(counts["pair"]),
-        "point": summary(counts["point"]),
-    }
+    result = result_header(__file__, argv, judge, start, n=args.n, seed=args.seed, split=args.split)
+    result.update(pair=summary(counts["pair"]), point=summary(counts["point"]))
     print(f"model {judge.describe().get('model')}  split {args.split}  n {args.n}")
     header = ("mode", "element", "shown, 1", "not shown, 0", "balanced", "unwritten")
     print("{:<6} {:<9} {:>12} {:>13} {:>9} {:>10}".format(*header))

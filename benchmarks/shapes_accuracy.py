@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
 import time
 from pathlib import Path
+
+from _results import result_header
 
 from unireward.bench.loaders import BENCH_FRAME_POLICY
 from unireward.bench.runner import shapes_report
@@ -70,19 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     start = time.perf_counter()
     metrics = shapes_report(judge, args.n, args.seed, split=args.split)
-    result = {
-        "benchmark": "shapes_accuracy",
-        "command": " ".join(
-            ["python", "benchmarks/shapes_accuracy.py", *(argv if argv is not None else sys.argv[1:])]
-        ),
-        "model": judge.describe(),
-        "n_per_task": args.n,
-        "seed": args.seed,
-        "split": args.split,
-        "seconds": round(time.perf_counter() - start, 2),
-        "platform": platform.platform(),
-        "metrics": metrics,
-    }
+    result = result_header(__file__, argv, judge, start, n_per_task=args.n, seed=args.seed, split=args.split)
+    result["metrics"] = metrics
     print(f"model {judge.describe().get('model')}  protocol {judge.protocol.name}  decision {args.decision}")
     print(f"{'task':<10} {'pair w/o ties':>14} {'pair w/ ties':>13} {'eps':>7} {'spearman':>9}")
     for task in dict.fromkeys(k.split("/")[0] for k in metrics):

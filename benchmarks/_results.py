@@ -1,0 +1,23 @@
+"""The fields every judge benchmark's result file records beside its numbers."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def result_header(script: str, argv: list[str] | None, judge: Any, start: float, **fields: Any) -> dict:
+    """`benchmark`, the `command` that reruns it (`python benchmarks/<script> ...`), the judge's `model`,
+    then `fields`, the `seconds` since `start` (a `time.perf_counter()` reading) and the `platform`."""
+    name = Path(script).name
+    return {
+        "benchmark": Path(script).stem,
+        "command": " ".join(["python", f"benchmarks/{name}", *(argv if argv is not None else sys.argv[1:])]),
+        "model": judge.describe(),
+        **fields,
+        "seconds": round(time.perf_counter() - start, 2),
+        "platform": platform.platform(),
+    }
