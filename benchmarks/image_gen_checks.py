@@ -1,7 +1,8 @@
 """Does the judge look? Its written image-generation element checks against the oracle's.
 
 The explained targets make the judge write, per image, one check per caption element before its verdict or
-score (`red cross (object): 0`, `above (relation): 1`, `two (count): 0`). This script draws image-generation
+score (`red cross (object): 0`, `above (relation): 1`, `two (count): 0`; `red cross (object): sees blue
+cross so 0` for judges trained with `--describe lookup`). This script draws image-generation
 pairs and points from the shapes world, lets the judge write its answer (`generate`), and counts for each
 element type how often the written check agrees with the oracle, separately for elements the image shows
 (1) and those it does not (0). The balanced accuracy, the mean of the two rates, is 0.5 for a judge that
@@ -22,7 +23,8 @@ from pathlib import Path
 from _results import result_header
 
 RESULTS = Path(__file__).resolve().parent / "results"
-_CHECK = re.compile(r"([a-z][a-z ]*?) \((object|relation|count)\): ([01])")
+# `lookup`-trained judges write what they see of the caption's shape first: `(object): sees red square so 0`.
+_CHECK = re.compile(r"([a-z][a-z ]*?) \((object|relation|count)\): (?:sees [a-z ]*? so )?([01])")
 
 
 def written_checks(text: str) -> dict[str, tuple[str, int]]:

@@ -70,9 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--describe",
-        action="store_true",
-        help="image-task targets first say what each image shows ('Image shows: red cross, blue circle.'), "
-        "then check the caption or answer against that text",
+        choices=("shows", "lookup"),
+        default="",
+        help="shows: image-task targets first say what each image shows ('Image shows: red cross, blue "
+        "circle.'), then check the caption or answer against that text; lookup: also, before each caption "
+        "object's check, the image's objects of its shape ('yellow square (object): sees red square so 0')",
     )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -165,6 +167,8 @@ def write_assets(result, args) -> None:
         data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
     if meta.get("describe"):
         data += "; image-task targets first say what each image shows"
+        if meta["describe"] == "lookup":
+            data += ", and each caption object's check what the image shows of its shape"
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
     rows = "\n".join(
         f"| {t} | {_pct(last.get(f'{t}/pair_without_ties'))} | {_pct(last.get(f'{t}/pair_with_ties'))} | "

@@ -357,7 +357,7 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     oracle_counts, blind_counts = collections.Counter(), collections.Counter()
     for _ in range(60):
         ex = world.point_example("image_gen")
-        labels = shapes_labels("image_gen", ex, explain=True, describe=True)
+        labels = shapes_labels("image_gen", ex, explain=True, describe="shows")
         text = target_text(proto, "image_gen", "point", *labels)
         c = ex.spec["candidate"]
         quality = quality_word(c)
@@ -378,3 +378,5 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
         "red cross": ("object", 0),
         "above": ("relation", 1),
     }
+    looked_up = "red crosses (object): sees red cross and blue cross so 1, two (count): sees none so 0, "
+    assert image_gen_checks.written_checks(looked_up) == {"red crosses": ("object", 1), "two": ("count", 0)}

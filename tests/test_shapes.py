@@ -3,6 +3,9 @@ held-out split rule."""
 
 from __future__ import annotations
 
+import collections
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -129,21 +132,71 @@ def test_describe_says_what_each_image_shows_left_to_right_before_the_checks():
     assert describe_image(ImageSpec(())) == "nothing"
     world = ShapesWorld(6)
     pair = world.pair_example("image_gen")
-    lines = explanation("image_gen", pair, describe=True).splitlines()
+    lines = explanation("image_gen", pair, describe="shows").splitlines()
     for line, side, plain in zip(lines, "ab", explanation("image_gen", pair).splitlines(), strict=True):
         head, _, rest = plain.partition(": ")
         assert line == f"{head}: shows {describe_image(pair.spec[side])}; {rest}"
     point = world.point_example("image_gen")
-    assert explanation("image_gen", point, describe=True) == (
+    assert explanation("image_gen", point, describe="shows") == (
         f"Image shows: {describe_image(point.spec['candidate'])}.\n{explanation('image_gen', point)}"
     )
     und = world.pair_example("image_und")
     media = und.spec["prompt"].media
-    assert explanation("image_und", und, describe=True) == (
+    assert explanation("image_und", und, describe="shows") == (
         f"Image shows: {describe_image(media)}.\n{explanation('image_und', und)}"
     )
     video = world.pair_example("video_und")  # videos are not described
-    assert explanation("video_und", video, describe=True) == explanation("video_und", video)
+    assert explanation("video_und", video, describe="shows") == explanation("video_und", video)
+
+
+def test_lookup_writes_the_objects_of_each_caption_shape_before_the_check():
+    from unireward.data.shapes import COUNT_WORDS, check_describe, explanation, image_elements, sees
+
+    objs = (Obj("red", "square", 0.7, 0.3), Obj("yellow", "square", 0.2, 0.8), Obj("red", "cross", 0.5, 0.5))
+    assert sees(ImageSpec(objs), "square") == "yellow square and red square"  # left to right
+    assert sees(ImageSpec(objs), "circle") == "none"
+    with pytest.raises(ValueError, match="lookup"):
+        check_describe("lookups")
+    relation = Caption("relation", ("yellow", "square"), "left of", ("blue", "circle"))
+    shows_both = ImageSpec((Obj("yellow", "square", 0.2, 0.5), Obj("blue", "circle", 0.8, 0.5)))
+    wrong_colour = ImageSpec((Obj("red", "square", 0.2, 0.5),))
+    pair = PairExample(
+        None,
+        "A",
+        (5.0, 1.0),
+        {"elements": image_elements(relation, shows_both)},
+        {"elements": image_elements(relation, wrong_colour)},
+        {"prompt": relation, "a": shows_both, "b": wrong_colour},
+    )
+    assert explanation("image_gen", pair, describe="lookup").splitlines() == [
+        "Image 1: shows yellow square, blue circle; yellow square (object): sees yellow square so 1, "
+        "blue circle (object): sees blue circle so 1, left of (relation): 1, quality: clean, score 5.",
+        "Image 2: shows red square; yellow square (object): sees red square so 0, "
+        "blue circle (object): sees none so 0, left of (relation): 0, quality: clean, score 1.",
+    ]
+    # Every written lookup agrees with the check after it: the check is a function of the lookup text.
+    world = ShapesWorld(8, balanced_checks=True)
+    seen = collections.Counter()
+    for _ in range(150):
+        ex = world.pair_example("image_gen")
+        cap = ex.spec["prompt"]
+        wanted = [cap.a, cap.b] if cap.kind == "relation" else [cap.a]
+        for line in explanation("image_gen", ex, describe="lookup").splitlines():
+            found = re.findall(r"\(object\): sees ([a-z ]+?) so ([01])", line)
+            assert len(found) == len(wanted), line
+            for (objects, value), (colour, shape) in zip(found, wanted):
+                assert int(value) == (f"{colour} {shape}" in objects.split(" and ")), line
+                seen[value] += 1
+            for word, value in re.findall(r"\(count\): sees ([a-z]+) so ([01])", line):
+                assert int(value) == (word == COUNT_WORDS[cap.count]), line
+    assert seen["0"] > 30 and seen["1"] > 30
+    point = world.point_example("image_gen")
+    lines = explanation("image_gen", point, describe="lookup").splitlines()
+    cap, c = point.spec["prompt"], point.spec["candidate"]
+    objects = (cap.a, cap.b) if cap.kind == "relation" else (cap.a,)
+    assert lines[1:-1] == [f"{' '.join(o)}: sees {sees(c, o[1])}." for o in objects]
+    und = world.pair_example("image_und")  # only image-generation checks look up
+    assert explanation("image_und", und, describe="lookup") == explanation("image_und", und, describe="shows")
 
 
 @pytest.mark.parametrize("task", [t for t in TASKS if t != Task.IMAGE_GEN])

@@ -85,7 +85,7 @@ def test_fresh_stream_trains_and_matches_the_exported_records(tmp_path):
     assert result.steps == 3 and not (tmp_path / "run" / "data").exists()
     meta = json.loads((result.model_dir / "unireward.json").read_text())
     assert meta["train_examples"] == "stream"
-    assert meta["balanced_checks"] is False and meta["describe"] is False
+    assert meta["balanced_checks"] is False and meta["describe"] == ""
 
 
 def test_balanced_checks_and_descriptions_reach_the_stream_and_the_exported_records(tmp_path):
@@ -110,9 +110,14 @@ def test_balanced_checks_and_descriptions_reach_the_stream_and_the_exported_reco
     protocol = get_protocol(PROTOCOL)
     exported = [record_example(Record.from_row(r), directory, protocol)[1] for r in load_records(directory)]
     assert exported == balanced[:2]
-    described = streamed(balanced_checks=True, describe=True)
+    described = streamed(balanced_checks=True, describe="shows")
     assert all(c.startswith("Image shows: ") for c in described)
     assert [c.partition("\n")[2] for c in described] == balanced  # the same draws, described first
+    looked_up = streamed(balanced_checks=True, describe="lookup")
+    assert all(": sees " in c.splitlines()[1] for c in looked_up)
+    assert [c.replace(": sees", "") for c in looked_up] != described
+    drop_lookups = ["\n".join(ln for ln in c.splitlines() if ": sees " not in ln) for c in looked_up]
+    assert drop_lookups == described  # the same draws, each caption object looked up before the quality
     directory = export_shapes(
         tmp_path / "d",
         2,
@@ -121,7 +126,7 @@ def test_balanced_checks_and_descriptions_reach_the_stream_and_the_exported_reco
         modes=("point",),
         explain=True,
         balanced_checks=True,
-        describe=True,
+        describe="shows",
     )
     exported = [record_example(Record.from_row(r), directory, protocol)[1] for r in load_records(directory)]
     assert exported == described[:2]

@@ -161,7 +161,7 @@ def export_shapes(
     num_frames: int = 8,
     explain: bool = False,
     balanced_checks: bool = False,
-    describe: bool = False,
+    describe: str = "",
 ) -> Path:
     """Draw shapes-world examples and save them as a records dataset (media as PNG files). With `explain`,
     each record's details carry the oracle's reasoning (`shapes.explanation`) for the target text;
@@ -206,11 +206,11 @@ def export_shapes(
 
 
 def shapes_labels(
-    task: Task | str, example: Any, explain: bool = False, describe: bool = False
+    task: Task | str, example: Any, explain: bool = False, describe: str = ""
 ) -> tuple[str, float, dict]:
     """(label, score, details) of a shapes-world pair or point example, as a record stores them; with
-    `explain`, details carry the oracle's reasoning (`shapes.explanation`, which `describe` opens with what
-    each image shows) for the target text."""
+    `explain`, details carry the oracle's reasoning (`shapes.explanation`, which `describe` — "shows" or
+    "lookup" — opens with what each image shows) for the target text."""
     from unireward.data.shapes import PairExample, explanation
 
     if isinstance(example, PairExample):

@@ -1171,17 +1171,57 @@ def describe_image(spec: ImageSpec) -> str:
     return ", ".join(f"{o.colour} {o.shape}" for o in objs) or "nothing"
 
 
+DESCRIBE_STYLES = ("shows", "lookup")
+
+
+def check_describe(describe: str) -> str:
+    """`describe` as the explanations take it: "" (off) or one of DESCRIBE_STYLES."""
+    if describe not in ("", *DESCRIBE_STYLES):
+        raise ValueError(f"describe must be '' or one of {DESCRIBE_STYLES}, got {describe!r}")
+    return describe
+
+
+def sees(spec: ImageSpec, shape: str) -> str:
+    """The image's objects of one shape, left to right (`red square and yellow square`; `none`).
+
+    The `lookup` style writes this before each caption object's check: finding the described objects of
+    the caption's shape is a one-token key, and the check that follows compares two nearby colour words,
+    where a bare check asks a small model to find a colour-and-shape bigram in a line of text.
+    """
+    objs = sorted((o for o in spec.objects if o.shape == shape), key=lambda o: (o.x, o.y))
+    return " and ".join(f"{o.colour} {o.shape}" for o in objs) or "none"
+
+
+def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: bool) -> str:
+    """The element checks of an image-generation candidate (`yellow square (object): 0, ...`); with
+    `lookup`, object and count checks first say what the image shows of the caption's shape."""
+    if not lookup:
+        return ", ".join(f"{n} ({t}): {v}" for n, t, v in elements)
+    shapes = [cap.a[1], cap.b[1]] if cap.kind == "relation" else [cap.a[1]]
+    parts = []
+    for (name, kind, value), shape in zip(elements, shapes + [None]):
+        if kind == "object":
+            parts.append(f"{name} ({kind}): sees {sees(spec, shape)} so {value}")
+        elif kind == "count":
+            n_shape = sum(o.shape == cap.a[1] for o in spec.objects)
+            count = COUNT_WORDS.get(n_shape, str(n_shape)) if n_shape else "none"
+            parts.append(f"{name} ({kind}): sees {count} so {value}")
+        else:
+            parts.append(f"{name} ({kind}): {value}")
+    return ", ".join(parts)
+
+
 def quality_word(spec: ImageSpec) -> str:
     """The image's quality as the explanations write it: clean, slightly degraded or strongly degraded."""
     return _QUALITY_WORDS[quality_level(spec.blur, spec.noise, spec.artefacts)]
 
 
 def _candidate_summary(
-    task: Task, k: int, candidate: Any, score: float, details: dict, prompt: Any, describe: bool = False
+    task: Task, k: int, candidate: Any, score: float, details: dict, prompt: Any, describe: str = ""
 ) -> str:
     word = task.media_word
     if task == Task.IMAGE_GEN:
-        elements = ", ".join(f"{n} ({t}): {v}" for n, t, v in details["elements"])
+        elements = _element_checks(prompt, candidate, details["elements"], describe == "lookup")
         quality = quality_word(candidate)
         shows = f"shows {describe_image(candidate)}; " if describe else ""
         return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
@@ -1191,17 +1231,19 @@ def _candidate_summary(
     return f"{word} {k}: {answer_checks(prompt, candidate)}, score: {score:g}."
 
 
-def explanation(task: Task | str, example: PairExample | PointExample, describe: bool = False) -> str:
+def explanation(task: Task | str, example: PairExample | PointExample, describe: str = "") -> str:
     """Reasoning from the oracle, written before the verdict or score in training targets.
 
     A verdict is one token of supervision; a from-scratch model learns little from it. The explanation
     states what the oracle knows (the correct answer to a question, each candidate's element checks,
     quality and score), so every example teaches grounding densely and the final verdict or score becomes a
     simple function of text the model has just written. Empty where the protocol's answer already lists
-    the reasoning (video generation point scores). With `describe`, image tasks first say what each image
-    shows (`describe_image`), so the checks and the correct answer follow from that text.
+    the reasoning (video generation point scores). With `describe` ("shows"), image tasks first say what
+    each image shows (`describe_image`), so the checks and the correct answer follow from that text;
+    "lookup" also writes, before each caption object's check, the image's objects of its shape (`sees`).
     """
     task = Task.parse(task)
+    check_describe(describe)
     prompt = example.spec["prompt"]
     shows = ""
     if describe and task == Task.IMAGE_UND:
@@ -1210,6 +1252,10 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
         if task == Task.IMAGE_GEN:
             c = example.spec["candidate"]
             quality = f"Quality: {quality_word(c)}."
+            if describe == "lookup":
+                cap = prompt
+                shapes = (cap.a, cap.b) if cap.kind == "relation" else (cap.a,)
+                quality = "".join(f"{' '.join(o)}: sees {sees(c, o[1])}.\n" for o in shapes) + quality
             return f"Image shows: {describe_image(c)}.\n{quality}" if describe else quality
         if task.is_generation:
             return ""

@@ -98,8 +98,9 @@ class ShapesTrainingConfig:
     # Draw image-generation training candidates with half the caption's objects missing or wrong instead of
     # the world's third (ShapesWorld(balanced_checks=True)); evaluation always uses the world's own mix.
     balanced_checks: bool = False
-    # Targets of the image tasks first say what each image shows (shapes.describe_image), then check.
-    describe: bool = False
+    # "shows": targets of the image tasks first say what each image shows (shapes.describe_image), then
+    # check; "lookup": each object check also first says what the image shows of its shape (shapes.sees).
+    describe: str = ""
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
     threads: int = 1
     num_frames: int = 8
@@ -148,7 +149,7 @@ def evaluate(model, processor, config: ShapesTrainingConfig, n: int | None = Non
             protocol=PROTOCOL,
             decision="generate",
             batch_size=16,
-            max_new_tokens=256,  # described image-generation pairs reach ~160 tokens
+            max_new_tokens=320,  # image-generation pairs with lookups reach ~230 tokens
             frame_policy=FramePolicy(num_frames=config.num_frames),
         ),
     )
@@ -169,7 +170,7 @@ def shapes_sft_stream(
     image_size: int = 64,
     num_frames: int = 8,
     balanced_checks: bool = False,
-    describe: bool = False,
+    describe: str = "",
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments."""
@@ -198,7 +199,7 @@ def _stream_rows(
     image_size: int,
     num_frames: int,
     balanced_checks: bool,
-    describe: bool,
+    describe: str,
 ):
     from unireward.data.records import shapes_labels, target_text
     from unireward.data.shapes import ShapesWorld
@@ -280,11 +281,13 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     from transformers import AutoProcessor, TrainerCallback
 
     from unireward.data.records import Record, export_shapes, load_records, record_example
+    from unireward.data.shapes import check_describe
     from unireward.media import FramePolicy
     from unireward.protocols import get_protocol
     from unireward.tiny import build_tiny_model
     from unireward.train.sft import RewardSFTConfig, train_reward_model
 
+    check_describe(config.describe)  # a typo fails here, not after stage 1
     torch.set_num_threads(config.threads)
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
