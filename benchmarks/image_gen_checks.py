@@ -37,6 +37,11 @@ def written_quality(text: str) -> str | None:
     return found.group(1) if found else None
 
 
+def written_lookups(text: str) -> list[str]:
+    """What a `lookup`-trained judge says it sees of each caption object's shape, in order."""
+    return re.findall(r"(?<!\(count\)): sees ([a-z ]+?)(?: so [01]|\.)", text)
+
+
 def written_description(text: str) -> str | None:
     """What a `describe`-trained judge says the image shows (`Image 1: shows ...;`, `Image shows: ...`)."""
     found = re.search(r"[Ss]hows:? (.*?)[;.\n]", text)
@@ -49,9 +54,10 @@ def tally(
     quality: str,
     text: str,
     description: str | None = None,
+    lookups: list[str] | None = None,
 ) -> None:
     """Add one candidate's written checks (`text`) against the oracle's elements, quality word and, when
-    given, the true description (`shapes.describe_image`)."""
+    given, the true description (`shapes.describe_image`) and lookups (`shapes.sees`, per caption object)."""
     written = written_checks(text)
     counts["candidates"] += 1
     counts["quality_right"] += written_quality(text) == quality
@@ -63,6 +69,11 @@ def tally(
         said_objects = collections.Counter(said.split(", "))
         counts["objects_true"] += sum(true_objects.values())
         counts["objects_named"] += sum((true_objects & said_objects).values())
+    said_lookups = written_lookups(text)
+    if lookups is not None and said_lookups:
+        counts["lookups_written"] += len(said_lookups)
+        counts["lookups_true"] += len(lookups)
+        counts["lookups_exact"] += sum(a == b for a, b in zip(said_lookups, lookups))
     for name, kind, value in truth:
         if name not in written or written[name][0] != kind:
             counts[f"{kind}/not_written"] += 1
@@ -81,6 +92,8 @@ def summary(counts: collections.Counter) -> dict:
             "objects_named": counts["objects_named"],
             "objects_true": counts["objects_true"],
         }
+    if counts["lookups_written"]:
+        out["lookups"] = {k: counts[f"lookups_{k}"] for k in ("written", "true", "exact")}
     for kind in ("object", "relation", "count"):
         rates = {}
         for value in (1, 0):
@@ -98,7 +111,7 @@ def summary(counts: collections.Counter) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     from unireward.bench.loaders import BENCH_FRAME_POLICY
-    from unireward.data.shapes import ShapesWorld, describe_image, quality_word
+    from unireward.data.shapes import ShapesWorld, describe_image, quality_word, sees
     from unireward.judge import load_judge
 
     parser = argparse.ArgumentParser(
@@ -122,17 +135,20 @@ def main(argv: list[str] | None = None) -> dict:
     verdicts = judge.rank([p.item for p in pairs], decision="generate", swap=False, progress=True)
     scores = judge.score([p.item for p in points], decision="generate", progress=True)
 
+    def true_lookups(cap, c) -> list[str]:
+        return [sees(c, o[1]) for o in ((cap.a, cap.b) if cap.kind == "relation" else (cap.a,))]
+
     counts = {"pair": collections.Counter(), "point": collections.Counter()}
     for ex, verdict in zip(pairs, verdicts, strict=True):
         lines = {m.group(1): m.group(2) for m in re.finditer(r"Image (\d): (.*)", verdict.raw_text or "")}
         for k, side, details in (("1", "a", ex.details_a), ("2", "b", ex.details_b)):
             c = ex.spec[side]
-            tally(counts["pair"], details["elements"], quality_word(c), lines.get(k, ""), describe_image(c))
+            truth = details["elements"], quality_word(c), lines.get(k, ""), describe_image(c)
+            tally(counts["pair"], *truth, true_lookups(ex.spec["prompt"], c))
     for ex, score in zip(points, scores, strict=True):
         c = ex.spec["candidate"]
-        tally(
-            counts["point"], ex.details["elements"], quality_word(c), score.raw_text or "", describe_image(c)
-        )
+        truth = ex.details["elements"], quality_word(c), score.raw_text or "", describe_image(c)
+        tally(counts["point"], *truth, true_lookups(ex.spec["prompt"], c))
 
     result = result_header(__file__, argv, judge, start, n=args.n, seed=args.seed, split=args.split)
     result.update(pair=summary(counts["pair"]), point=summary(counts["point"]))
@@ -152,6 +168,8 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{mode:<6} description exact {d['exact']}/{d['written']}, "
                 f"objects named {d['objects_named']}/{d['objects_true']}"
             )
+        if lk := s.get("lookups"):
+            print(f"{mode:<6} lookups exact {lk['exact']}/{lk['true']} ({lk['written']} written)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"-> {args.out}")

@@ -344,7 +344,7 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     import collections
 
     from unireward.data.records import shapes_labels, target_text
-    from unireward.data.shapes import ShapesWorld, describe_image, quality_word
+    from unireward.data.shapes import ShapesWorld, describe_image, explanation, quality_word
     from unireward.protocols import get_protocol
     from unireward.train.shapes import PROTOCOL
 
@@ -378,5 +378,19 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
         "red cross": ("object", 0),
         "above": ("relation", 1),
     }
+    from unireward.data.shapes import sees
+
+    counts = collections.Counter()
+    for _ in range(40):
+        ex = world.pair_example("image_gen")
+        cap, c = ex.spec["prompt"], ex.spec["a"]
+        text = explanation("image_gen", ex, describe="lookup").splitlines()[0]
+        truth = [sees(c, o[1]) for o in ((cap.a, cap.b) if cap.kind == "relation" else (cap.a,))]
+        image_gen_checks.tally(
+            counts, ex.details_a["elements"], quality_word(c), text, describe_image(c), truth
+        )
+    lookups = image_gen_checks.summary(counts)["lookups"]
+    assert lookups["exact"] == lookups["true"] == lookups["written"] >= 40
+    assert image_gen_checks.summary(counts)["object"]["balanced_accuracy"] == 1.0
     looked_up = "red crosses (object): sees red cross and blue cross so 1, two (count): sees none so 0, "
     assert image_gen_checks.written_checks(looked_up) == {"red crosses": ("object", 1), "two": ("count", 0)}
