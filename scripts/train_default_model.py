@@ -76,6 +76,13 @@ def main(argv: list[str] | None = None) -> None:
         "circle.'), then check the caption or answer against that text; lookup: also, before each caption "
         "object's check, the image's objects of its shape ('yellow square (object): sees red square so 0')",
     )
+    parser.add_argument(
+        "--lookup-drills",
+        type=int,
+        default=0,
+        help="with --describe lookup: N text-only rows after every 8 task rows that give the images' "
+        "descriptions as text and train only the lookups and checks (cheap; default %(default)s)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--threads", type=int, default=d.threads)
@@ -109,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         spec=spec,
         balanced_checks=args.balanced_checks,
         describe=args.describe,
+        lookup_drills=args.lookup_drills,
     )
     result = train_on_shapes(config)
     write_assets(result, args)
@@ -169,6 +177,8 @@ def write_assets(result, args) -> None:
         data += "; image-task targets first say what each image shows"
         if meta["describe"] == "lookup":
             data += ", and each caption object's check what the image shows of its shape"
+        if meta.get("lookup_drills"):
+            data += f"; {meta['lookup_drills']} text-only lookup drills after every 8 task rows"
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
     rows = "\n".join(
         f"| {t} | {_pct(last.get(f'{t}/pair_without_ties'))} | {_pct(last.get(f'{t}/pair_with_ties'))} | "

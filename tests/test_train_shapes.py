@@ -247,3 +247,52 @@ def test_lm_spec_keeps_the_default_tower():
         lm_spec(4, 160)  # 5 heads cannot share 2 KV heads
     with pytest.raises(ValueError, match="at least 1 layer"):
         lm_spec(0, 128)
+
+
+def test_lookup_drills_are_text_rows_between_unchanged_task_rows_and_train(tmp_path):
+    import itertools
+
+    from transformers import AutoProcessor
+
+    from unireward.data.shapes import ShapesWorld, lookup_drill
+    from unireward.train.sft import RewardSFTCollator
+    from unireward.train.shapes import shapes_sft_stream
+
+    def rows(**kw):
+        return list(itertools.islice(iter(shapes_sft_stream(("image_gen",), seed=4, **kw)), 12))
+
+    drilled, plain = rows(describe="lookup", lookup_drills=1), rows(describe="lookup")
+    assert [r["mode"] for r in drilled[:6]] == ["pair", "point", "drill", "pair", "point", "drill"]
+    tasks_only = [r for r in drilled if r["mode"] != "drill"]
+    assert [r["completion"] for r in tasks_only] == [r["completion"] for r in plain[: len(tasks_only)]]
+    drill = drilled[2]
+    assert (
+        drill["media"] == [] and ": sees " in drill["completion"] and "(relation)" not in drill["completion"]
+    )
+    prompt, answer = lookup_drill(ShapesWorld(11).pair_example("image_gen"))
+    assert "Caption: " in prompt and answer.count("Image ") == 2
+    with pytest.raises(ValueError, match="describe='lookup'"):
+        rows(describe="shows", lookup_drills=1)
+
+    model_dir = train_on_shapes(
+        toy_config(tmp_path / "run", ("image_gen",), records_per_task_mode=None, max_steps=2)
+    ).model_dir
+    collate = RewardSFTCollator(AutoProcessor.from_pretrained(model_dir))
+    batch = collate([drilled[0], drill])  # an image pair and a text-only drill in one batch
+    assert batch["pixel_values"].shape[0] > 0 and batch["labels"].shape[0] == 2
+    answer_ids = collate.completion_ids(collate.render(json.loads(drill["prompt"]), drill["completion"])[1])
+    assert (batch["labels"][1] != -100).sum() == len(answer_ids)  # loss on the drill's answer only
+    result = train_on_shapes(
+        toy_config(
+            tmp_path / "drills",
+            ("image_gen",),
+            records_per_task_mode=None,
+            max_steps=3,
+            describe="lookup",
+            lookup_drills=2,
+        )
+    )
+    assert result.steps == 3
+    assert json.loads((result.model_dir / "unireward.json").read_text())["lookup_drills"] == 2
+    with pytest.raises(ValueError, match="lookup_drills need"):
+        train_on_shapes(toy_config(tmp_path / "bad", ("image_gen",), describe="lookup", lookup_drills=1))

@@ -1211,6 +1211,25 @@ def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: bool)
     return ", ".join(parts)
 
 
+def lookup_drill(example: PairExample) -> tuple[str, str]:
+    """A text-only exercise of the `lookup` checks of an image-generation pair: (prompt, answer).
+
+    The prompt gives each image's description as text and the caption; the answer is the pair target's
+    description and object/count checks, word for word, without the relation, quality and score (which
+    the text does not decide). A drill costs a fraction of an image row, so many of them put gradient on
+    the comparison step that image rows leave at chance (research log, sessions 7 and 8).
+    """
+    cap = example.spec["prompt"]
+    images = (example.spec["a"], example.spec["b"])
+    shown = " ".join(f"Image {k} shows {describe_image(c)}." for k, c in enumerate(images, 1))
+    prompt = f"{shown}\nCaption: {cap.text}\nFor each image, what does it show of each caption object?"
+    lines = []
+    for k, (c, details) in enumerate(zip(images, (example.details_a, example.details_b)), 1):
+        elements = [e for e in details["elements"] if e[1] != "relation"]
+        lines.append(f"Image {k}: shows {describe_image(c)}; {_element_checks(cap, c, elements, True)}.")
+    return prompt, "\n".join(lines)
+
+
 def quality_word(spec: ImageSpec) -> str:
     """The image's quality as the explanations write it: clean, slightly degraded or strongly degraded."""
     return _QUALITY_WORDS[quality_level(spec.blur, spec.noise, spec.artefacts)]

@@ -101,6 +101,9 @@ class ShapesTrainingConfig:
     # "shows": targets of the image tasks first say what each image shows (shapes.describe_image), then
     # check; "lookup": each object check also first says what the image shows of its shape (shapes.sees).
     describe: str = ""
+    # Text-only lookup exercises (shapes.lookup_drill) added after every cycle of the 8 task-mode rows;
+    # needs describe="lookup".
+    lookup_drills: int = 0
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
     threads: int = 1
     num_frames: int = 8
@@ -171,9 +174,12 @@ def shapes_sft_stream(
     num_frames: int = 8,
     balanced_checks: bool = False,
     describe: str = "",
+    lookup_drills: int = 0,
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
-    cycling over the tasks in both modes, pairs then points; the same rows for the same arguments."""
+    cycling over the tasks in both modes, pairs then points; the same rows for the same arguments.
+    `lookup_drills` text-only rows (`drill_row`) follow each cycle, drawn from their own stream so the
+    task rows stay the same."""
     from datasets import IterableDataset
 
     from unireward.train.sft import sft_features
@@ -187,6 +193,7 @@ def shapes_sft_stream(
         "num_frames": num_frames,
         "balanced_checks": balanced_checks,
         "describe": describe,
+        "lookup_drills": lookup_drills,
     }
     return IterableDataset.from_generator(_stream_rows, features=sft_features(), gen_kwargs=kwargs)
 
@@ -200,20 +207,43 @@ def _stream_rows(
     num_frames: int,
     balanced_checks: bool,
     describe: str,
+    lookup_drills: int,
 ):
     from unireward.data.records import shapes_labels, target_text
-    from unireward.data.shapes import ShapesWorld
+    from unireward.data.shapes import ShapesWorld, lookup_drill
     from unireward.protocols import get_protocol
     from unireward.train.sft import sft_row
 
     world = ShapesWorld(seed, image_size, num_frames, balanced_checks=balanced_checks)
     proto = get_protocol(protocol)
     kinds = [(Task.parse(t), mode) for t in tasks.split(",") for mode in ("pair", "point")]
+    if lookup_drills and describe != "lookup":
+        raise ValueError("lookup_drills exercise the describe='lookup' checks; set describe='lookup'")
+    drills = ShapesWorld(seed + DRILL_SEED_OFFSET, image_size, num_frames, balanced_checks=balanced_checks)
     for i in itertools.count():
         task, mode = kinds[i % len(kinds)]
         ex = world.pair_example(task, split) if mode == "pair" else world.point_example(task, split)
         target = target_text(proto, task, mode, *shapes_labels(task, ex, explain=True, describe=describe))
         yield sft_row(i, (ex.item, target), proto)
+        if (i + 1) % len(kinds) == 0:
+            for k in range(lookup_drills):
+                yield drill_row(f"drill-{i}-{k}", *lookup_drill(drills.pair_example(Task.IMAGE_GEN, split)))
+
+
+DRILL_SEED_OFFSET = 1_000_003  # the drills' own world, so adding drills leaves the task rows unchanged
+
+
+def drill_row(row_id: str, prompt: str, completion: str) -> dict:
+    """A text-only training row (no media) in the `sft_row` format."""
+    messages = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
+    return {
+        "id": row_id,
+        "task": Task.IMAGE_GEN.value,
+        "mode": "drill",
+        "prompt": json.dumps(messages),
+        "completion": completion,
+        "media": [],
+    }
 
 
 STAGE1_FILE = "stage1.json"
@@ -288,6 +318,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     from unireward.train.sft import RewardSFTConfig, train_reward_model
 
     check_describe(config.describe)  # a typo fails here, not after stage 1
+    if config.lookup_drills and (config.describe != "lookup" or config.records_per_task_mode is not None):
+        raise ValueError("lookup_drills need describe='lookup' and fresh draws (records_per_task_mode=None)")
     torch.set_num_threads(config.threads)
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -298,6 +330,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             num_frames=config.num_frames,
             balanced_checks=config.balanced_checks,
             describe=config.describe,
+            lookup_drills=config.lookup_drills,
         )
     else:
         data = work / "data"
@@ -417,6 +450,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["vision_frozen"] = sft.freeze_vision
     meta["balanced_checks"] = config.balanced_checks
     meta["describe"] = config.describe
+    meta["lookup_drills"] = config.lookup_drills
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
     return ShapesTrainingResult(
         model_dir, curve, (time.perf_counter() - start) / 60, int(meta.get("steps", 0))
