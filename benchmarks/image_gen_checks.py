@@ -22,6 +22,8 @@ from pathlib import Path
 
 from _results import result_header
 
+from unireward.data.shapes import PLURALS
+
 RESULTS = Path(__file__).resolve().parent / "results"
 # `lookup`-trained judges write what they see of the caption's shape first: `(object): sees red square so 0`.
 _CHECK = re.compile(r"([a-z][a-z ]*?) \((object|relation|count)\): (?:sees [a-z ]*? so )?([01])")
@@ -40,6 +42,13 @@ def written_quality(text: str) -> str | None:
 def written_lookups(text: str) -> list[str]:
     """What a `lookup`-trained judge says it sees of each caption object's shape, in order."""
     return re.findall(r"(?<!\(count\)): sees ([a-z ]+?)(?: so [01]|\.)", text)
+
+
+def _singular(name: str) -> str:
+    """A caption object's name as a description writes it (`red crosses` -> `red cross`)."""
+    colour, _, shape = name.partition(" ")
+    singular = {plural: shape for shape, plural in PLURALS.items()}
+    return f"{colour} {singular.get(shape, shape)}"
 
 
 def written_description(text: str) -> str | None:
@@ -74,6 +83,12 @@ def tally(
         counts["lookups_written"] += len(said_lookups)
         counts["lookups_true"] += len(lookups)
         counts["lookups_exact"] += sum(a == b for a, b in zip(said_lookups, lookups))
+        # Does each written object check follow from the judge's own lookup? (The comparison step alone.)
+        objects = [(n, v) for n, (k, v) in written_checks(text).items() if k == "object"]
+        for (name, value), said in zip(objects, said_lookups):
+            found = int(_singular(name) in said.split(" and "))
+            counts[f"lookups_says{found}_n"] += 1
+            counts[f"lookups_says{found}_followed"] += value == found
     for name, kind, value in truth:
         if name not in written or written[name][0] != kind:
             counts[f"{kind}/not_written"] += 1
@@ -94,6 +109,10 @@ def summary(counts: collections.Counter) -> dict:
         }
     if counts["lookups_written"]:
         out["lookups"] = {k: counts[f"lookups_{k}"] for k in ("written", "true", "exact")}
+        out["lookups"]["check_follows"] = {
+            str(v): {"n": counts[f"lookups_says{v}_n"], "followed": counts[f"lookups_says{v}_followed"]}
+            for v in (1, 0)
+        }
     for kind in ("object", "relation", "count"):
         rates = {}
         for value in (1, 0):
@@ -169,7 +188,12 @@ def main(argv: list[str] | None = None) -> dict:
                 f"objects named {d['objects_named']}/{d['objects_true']}"
             )
         if lk := s.get("lookups"):
-            print(f"{mode:<6} lookups exact {lk['exact']}/{lk['true']} ({lk['written']} written)")
+            follows = lk["check_follows"]
+            print(
+                f"{mode:<6} lookups exact {lk['exact']}/{lk['true']} ({lk['written']} written); the check "
+                f"follows its own lookup {follows['1']['followed']}/{follows['1']['n']} where it names the "
+                f"object, {follows['0']['followed']}/{follows['0']['n']} where it does not"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"-> {args.out}")
