@@ -130,7 +130,7 @@ def summary(counts: collections.Counter) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     from unireward.bench.loaders import BENCH_FRAME_POLICY
-    from unireward.data.shapes import ShapesWorld, describe_image, quality_word, sees
+    from unireward.data.shapes import ShapesWorld, caption_objects, describe_image, quality_word, sees
     from unireward.judge import load_judge
 
     parser = argparse.ArgumentParser(
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     scores = judge.score([p.item for p in points], decision="generate", progress=True)
 
     def true_lookups(cap, c) -> list[str]:
-        return [sees(c, o[1]) for o in ((cap.a, cap.b) if cap.kind == "relation" else (cap.a,))]
+        return [sees(c, shape) for _, shape in caption_objects(cap)]
 
     counts = {"pair": collections.Counter(), "point": collections.Counter()}
     for ex, verdict in zip(pairs, verdicts, strict=True):

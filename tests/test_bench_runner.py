@@ -378,14 +378,14 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
         "red cross": ("object", 0),
         "above": ("relation", 1),
     }
-    from unireward.data.shapes import sees
+    from unireward.data.shapes import caption_objects, sees
 
     counts = collections.Counter()
     for _ in range(40):
         ex = world.pair_example("image_gen")
         cap, c = ex.spec["prompt"], ex.spec["a"]
         text = explanation("image_gen", ex, describe="lookup").splitlines()[0]
-        truth = [sees(c, o[1]) for o in ((cap.a, cap.b) if cap.kind == "relation" else (cap.a,))]
+        truth = [sees(c, shape) for _, shape in caption_objects(cap)]
         image_gen_checks.tally(
             counts, ex.details_a["elements"], quality_word(c), text, describe_image(c), truth
         )

@@ -1181,6 +1181,11 @@ def check_describe(describe: str) -> str:
     return describe
 
 
+def caption_objects(cap: Caption) -> tuple[tuple[str, str], ...]:
+    """The (colour, shape) objects a caption asks for, in the order its element checks name them."""
+    return (cap.a, cap.b) if cap.kind == "relation" else (cap.a,)
+
+
 def sees(spec: ImageSpec, shape: str) -> str:
     """The image's objects of one shape, left to right (`red square and yellow square`; `none`).
 
@@ -1197,7 +1202,7 @@ def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: bool)
     `lookup`, object and count checks first say what the image shows of the caption's shape."""
     if not lookup:
         return ", ".join(f"{n} ({t}): {v}" for n, t, v in elements)
-    shapes = [cap.a[1], cap.b[1]] if cap.kind == "relation" else [cap.a[1]]
+    shapes = [shape for _, shape in caption_objects(cap)]
     parts = []
     for (name, kind, value), shape in zip(elements, shapes + [None]):
         if kind == "object":
@@ -1272,9 +1277,8 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
             c = example.spec["candidate"]
             quality = f"Quality: {quality_word(c)}."
             if describe == "lookup":
-                cap = prompt
-                shapes = (cap.a, cap.b) if cap.kind == "relation" else (cap.a,)
-                quality = "".join(f"{' '.join(o)}: sees {sees(c, o[1])}.\n" for o in shapes) + quality
+                looked = "".join(f"{' '.join(o)}: sees {sees(c, o[1])}.\n" for o in caption_objects(prompt))
+                quality = looked + quality
             return f"Image shows: {describe_image(c)}.\n{quality}" if describe else quality
         if task.is_generation:
             return ""
