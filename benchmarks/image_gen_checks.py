@@ -44,6 +44,21 @@ def written_lookups(text: str) -> list[str]:
     return re.findall(r"(?<!\(count\)): sees ([a-z ]+?)(?: so [01]|\.)", text)
 
 
+LOOKUP_KINDS = ("names_it", "none", "other_colour", "other_shape")
+
+
+def lookup_kind(name: str, said: str) -> str:
+    """What a written lookup says about the caption object `name`: names it (the check should be 1), or
+    not, as `none`, only other colours of its shape, or objects of another shape (all 0)."""
+    items = said.split(" and ")
+    if name in items:
+        return "names_it"
+    if said == "none":
+        return "none"
+    shape = name.partition(" ")[2]
+    return "other_colour" if all(i.partition(" ")[2] == shape for i in items) else "other_shape"
+
+
 def _singular(name: str) -> str:
     """A caption object's name as a description writes it (`red crosses` -> `red cross`)."""
     colour, _, shape = name.partition(" ")
@@ -86,9 +101,9 @@ def tally(
         # Does each written object check follow from the judge's own lookup? (The comparison step alone.)
         objects = [(n, v) for n, (k, v) in written_checks(text).items() if k == "object"]
         for (name, value), said in zip(objects, said_lookups):
-            found = int(_singular(name) in said.split(" and "))
-            counts[f"lookups_says{found}_n"] += 1
-            counts[f"lookups_says{found}_followed"] += value == found
+            kind = lookup_kind(_singular(name), said)
+            counts[f"lookups_{kind}_n"] += 1
+            counts[f"lookups_{kind}_followed"] += value == (kind == "names_it")
     for name, kind, value in truth:
         if name not in written or written[name][0] != kind:
             counts[f"{kind}/not_written"] += 1
@@ -110,8 +125,8 @@ def summary(counts: collections.Counter) -> dict:
     if counts["lookups_written"]:
         out["lookups"] = {k: counts[f"lookups_{k}"] for k in ("written", "true", "exact")}
         out["lookups"]["check_follows"] = {
-            str(v): {"n": counts[f"lookups_says{v}_n"], "followed": counts[f"lookups_says{v}_followed"]}
-            for v in (1, 0)
+            kind: {"n": counts[f"lookups_{kind}_n"], "followed": counts[f"lookups_{kind}_followed"]}
+            for kind in LOOKUP_KINDS
         }
     for kind in ("object", "relation", "count"):
         rates = {}
@@ -188,12 +203,9 @@ def main(argv: list[str] | None = None) -> dict:
                 f"objects named {d['objects_named']}/{d['objects_true']}"
             )
         if lk := s.get("lookups"):
-            follows = lk["check_follows"]
-            print(
-                f"{mode:<6} lookups exact {lk['exact']}/{lk['true']} ({lk['written']} written); the check "
-                f"follows its own lookup {follows['1']['followed']}/{follows['1']['n']} where it names the "
-                f"object, {follows['0']['followed']}/{follows['0']['n']} where it does not"
-            )
+            follows = ", ".join(f"{k} {v['followed']}/{v['n']}" for k, v in lk["check_follows"].items())
+            print(f"{mode:<6} lookups exact {lk['exact']}/{lk['true']} ({lk['written']} written)")
+            print(f"{mode:<6} the check follows its own lookup when that: {follows}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"-> {args.out}")

@@ -392,10 +392,20 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     lookups = image_gen_checks.summary(counts)["lookups"]
     assert lookups["exact"] == lookups["true"] == lookups["written"] >= 40
     follows = lookups["check_follows"]
-    assert follows["0"]["n"] > 5 and all(f["followed"] == f["n"] for f in follows.values())
+    assert follows["none"]["n"] > 5 and follows["other_colour"]["n"] > 0
+    assert all(f["followed"] == f["n"] for f in follows.values())
     assert image_gen_checks.summary(counts)["object"]["balanced_accuracy"] == 1.0
     contradicts, wrong = "red crosses (object): sees blue cross so 1, quality", collections.Counter()
     image_gen_checks.tally(wrong, [("red crosses", "object", 0)], "", contradicts, None, ["blue cross"])
-    assert image_gen_checks.summary(wrong)["lookups"]["check_follows"]["0"] == {"n": 1, "followed": 0}
+    assert image_gen_checks.summary(wrong)["lookups"]["check_follows"]["other_colour"] == {
+        "n": 1,
+        "followed": 0,
+    }
+    kinds = [image_gen_checks.lookup_kind("red cross", said) for said in ("blue cross and red cross", "none")]
+    assert kinds + [image_gen_checks.lookup_kind("red cross", "red circle")] == [
+        "names_it",
+        "none",
+        "other_shape",
+    ]
     looked_up = "red crosses (object): sees red cross and blue cross so 1, two (count): sees none so 0, "
     assert image_gen_checks.written_checks(looked_up) == {"red crosses": ("object", 1), "two": ("count", 0)}
