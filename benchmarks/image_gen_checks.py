@@ -59,11 +59,13 @@ def lookup_kind(name: str, said: str) -> str:
     return "other_colour" if all(i.partition(" ")[2] == shape for i in items) else "other_shape"
 
 
+_SINGULAR = {plural: shape for shape, plural in PLURALS.items()}
+
+
 def _singular(name: str) -> str:
     """A caption object's name as a description writes it (`red crosses` -> `red cross`)."""
     colour, _, shape = name.partition(" ")
-    singular = {plural: shape for shape, plural in PLURALS.items()}
-    return f"{colour} {singular.get(shape, shape)}"
+    return f"{colour} {_SINGULAR.get(shape, shape)}"
 
 
 def written_description(text: str) -> str | None:
@@ -99,7 +101,7 @@ def tally(
         counts["lookups_true"] += len(lookups)
         counts["lookups_exact"] += sum(a == b for a, b in zip(said_lookups, lookups))
         # Does each written object check follow from the judge's own lookup? (The comparison step alone.)
-        objects = [(n, v) for n, (k, v) in written_checks(text).items() if k == "object"]
+        objects = [(n, v) for n, (k, v) in written.items() if k == "object"]
         for (name, value), said in zip(objects, said_lookups):
             kind = lookup_kind(_singular(name), said)
             counts[f"lookups_{kind}_n"] += 1

@@ -23,6 +23,7 @@ DEFAULT_OUT = REPO / "unireward" / "assets" / "default_model"
 
 
 def main(argv: list[str] | None = None) -> None:
+    from unireward.data.shapes import DESCRIBE_STYLES
     from unireward.train.shapes import ShapesTrainingConfig
 
     d = ShapesTrainingConfig(work_dir="")
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--describe",
-        choices=("shows", "lookup"),
+        choices=DESCRIBE_STYLES,
         default="",
         help="shows: image-task targets first say what each image shows ('Image shows: red cross, blue "
         "circle.'), then check the caption or answer against that text; lookup: also, before each caption "

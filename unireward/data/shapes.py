@@ -1202,10 +1202,11 @@ def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: bool)
     `lookup`, object and count checks first say what the image shows of the caption's shape."""
     if not lookup:
         return ", ".join(f"{n} ({t}): {v}" for n, t, v in elements)
-    shapes = [shape for _, shape in caption_objects(cap)]
+    objects = iter(caption_objects(cap))  # the object checks name them in this order
     parts = []
-    for (name, kind, value), shape in zip(elements, shapes + [None]):
+    for name, kind, value in elements:
         if kind == "object":
+            _, shape = next(objects)
             parts.append(f"{name} ({kind}): sees {sees(spec, shape)} so {value}")
         elif kind == "count":
             n_shape = sum(o.shape == cap.a[1] for o in spec.objects)
