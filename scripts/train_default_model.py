@@ -75,14 +75,22 @@ def main(argv: list[str] | None = None) -> None:
         default="",
         help="shows: image-task targets first say what each image shows ('Image shows: red cross, blue "
         "circle.'), then check the caption or answer against that text; lookup: also, before each caption "
-        "object's check, the image's objects of its shape ('yellow square (object): sees red square so 0')",
+        "object's check, the image's objects of its shape ('yellow square (object): sees red square so 0'); "
+        "lookup-checks: as lookup, and image-generation point answers write those checks too",
     )
     parser.add_argument(
         "--lookup-drills",
         type=int,
         default=0,
-        help="with --describe lookup: N text-only rows after every 8 task rows that give the images' "
-        "descriptions as text and train only the lookups and checks (cheap; default %(default)s)",
+        help="with --describe lookup(-checks): N text-only rows after every 8 task rows that give the "
+        "images' descriptions as text and train only the lookups and checks (cheap; default %(default)s)",
+    )
+    parser.add_argument(
+        "--drill-warmup",
+        metavar="DRILLS:CYCLES",
+        default="",
+        help="a drill-heavy first phase: DRILLS lookup drills after each of the first CYCLES cycles of 8 "
+        "task rows, then --lookup-drills (e.g. 24:1000, about 4,000 steps at batch 8)",
     )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -100,6 +108,12 @@ def main(argv: list[str] | None = None) -> None:
         spec = lm_spec(args.lm_layers, args.lm_width)
     except ValueError as err:
         parser.error(f"--lm-layers / --lm-width: {err}")
+    warmup_drills, warmup_cycles = 0, 0
+    if args.drill_warmup:
+        try:
+            warmup_drills, warmup_cycles = (int(x) for x in args.drill_warmup.split(":"))
+        except ValueError:
+            parser.error(f"--drill-warmup takes DRILLS:CYCLES, two whole numbers, got {args.drill_warmup!r}")
 
     config = ShapesTrainingConfig(
         work_dir=str(args.work),
@@ -118,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
         balanced_checks=args.balanced_checks,
         describe=args.describe,
         lookup_drills=args.lookup_drills,
+        warmup_lookup_drills=warmup_drills,
+        warmup_cycles=warmup_cycles,
     )
     result = train_on_shapes(config)
     write_assets(result, args)
@@ -176,9 +192,15 @@ def write_assets(result, args) -> None:
         data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
     if meta.get("describe"):
         data += "; image-task targets first say what each image shows"
-        if meta["describe"] == "lookup":
+        if meta["describe"].startswith("lookup"):
             data += ", and each caption object's check what the image shows of its shape"
-        if meta.get("lookup_drills"):
+        if meta["describe"] == "lookup-checks":
+            data += " (point answers too)"
+        if meta.get("drill_warmup"):
+            w = meta["drill_warmup"]
+            data += f"; {w['lookup_drills']} text-only lookup drills after each of the first {w['cycles']:,} "
+            data += f"cycles of 8 task rows, then {meta.get('lookup_drills', 0)} after every cycle"
+        elif meta.get("lookup_drills"):
             data += f"; {meta['lookup_drills']} text-only lookup drills after every 8 task rows"
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
     rows = "\n".join(

@@ -294,5 +294,5 @@ def test_lookup_drills_are_text_rows_between_unchanged_task_rows_and_train(tmp_p
     )
     assert result.steps == 3
     assert json.loads((result.model_dir / "unireward.json").read_text())["lookup_drills"] == 2
-    with pytest.raises(ValueError, match="lookup_drills need"):
+    with pytest.raises(ValueError, match="lookup drills need fresh"):
         train_on_shapes(toy_config(tmp_path / "bad", ("image_gen",), describe="lookup", lookup_drills=1))

@@ -1171,7 +1171,10 @@ def describe_image(spec: ImageSpec) -> str:
     return ", ".join(f"{o.colour} {o.shape}" for o in objs) or "nothing"
 
 
-DESCRIBE_STYLES = ("shows", "lookup")
+# "shows": say what each image shows, then check; "lookup": also, before each caption object's check, what
+# the image shows of its shape; "lookup-checks": as "lookup", and image-generation point answers write the
+# same element checks as pair answers (lookups, relation and count) before their quality and score.
+DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks")
 
 
 def check_describe(describe: str) -> str:
@@ -1246,7 +1249,7 @@ def _candidate_summary(
 ) -> str:
     word = task.media_word
     if task == Task.IMAGE_GEN:
-        elements = _element_checks(prompt, candidate, details["elements"], describe == "lookup")
+        elements = _element_checks(prompt, candidate, details["elements"], describe.startswith("lookup"))
         quality = quality_word(candidate)
         shows = f"shows {describe_image(candidate)}; " if describe else ""
         return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
@@ -1265,7 +1268,8 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     simple function of text the model has just written. Empty where the protocol's answer already lists
     the reasoning (video generation point scores). With `describe` ("shows"), image tasks first say what
     each image shows (`describe_image`), so the checks and the correct answer follow from that text;
-    "lookup" also writes, before each caption object's check, the image's objects of its shape (`sees`).
+    "lookup" also writes, before each caption object's check, the image's objects of its shape (`sees`);
+    "lookup-checks" also gives image-generation point answers the pair answers' element checks.
     """
     task = Task.parse(task)
     check_describe(describe)
@@ -1280,6 +1284,8 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
             if describe == "lookup":
                 looked = "".join(f"{' '.join(o)}: sees {sees(c, o[1])}.\n" for o in caption_objects(prompt))
                 quality = looked + quality
+            elif describe == "lookup-checks":
+                quality = f"{_element_checks(prompt, c, example.details['elements'], True)}.\n{quality}"
             return f"Image shows: {describe_image(c)}.\n{quality}" if describe else quality
         if task.is_generation:
             return ""

@@ -102,8 +102,13 @@ class ShapesTrainingConfig:
     # check; "lookup": each object check also first says what the image shows of its shape (shapes.sees).
     describe: str = ""
     # Text-only lookup exercises (shapes.lookup_drill) added after every cycle of the 8 task-mode rows;
-    # needs describe="lookup".
+    # needs a lookup describe style.
     lookup_drills: int = 0
+    # A drill-heavy first phase: `warmup_lookup_drills` drills per cycle for the first `warmup_cycles`
+    # cycles, then `lookup_drills`. The colour comparison after a lookup is learnt only at a high drill
+    # dose (research log, session 8), which would cost the image rows the whole run if kept throughout.
+    warmup_lookup_drills: int = 0
+    warmup_cycles: int = 0
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
     threads: int = 1
     num_frames: int = 8
@@ -175,11 +180,13 @@ def shapes_sft_stream(
     balanced_checks: bool = False,
     describe: str = "",
     lookup_drills: int = 0,
+    warmup_lookup_drills: int = 0,
+    warmup_cycles: int = 0,
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments.
-    `lookup_drills` text-only rows (`drill_row`) follow each cycle, drawn from their own stream so the
-    task rows stay the same."""
+    `lookup_drills` text-only rows (`drill_row`) follow each cycle (`warmup_lookup_drills` in the first
+    `warmup_cycles` cycles), drawn from their own stream so the task rows stay the same."""
     from datasets import IterableDataset
 
     from unireward.train.sft import sft_features
@@ -194,6 +201,8 @@ def shapes_sft_stream(
         "balanced_checks": balanced_checks,
         "describe": describe,
         "lookup_drills": lookup_drills,
+        "warmup_lookup_drills": warmup_lookup_drills,
+        "warmup_cycles": warmup_cycles,
     }
     return IterableDataset.from_generator(_stream_rows, features=sft_features(), gen_kwargs=kwargs)
 
@@ -208,6 +217,8 @@ def _stream_rows(
     balanced_checks: bool,
     describe: str,
     lookup_drills: int,
+    warmup_lookup_drills: int = 0,
+    warmup_cycles: int = 0,
 ):
     from unireward.data.records import shapes_labels, target_text
     from unireward.data.shapes import ShapesWorld, lookup_drill
@@ -217,8 +228,7 @@ def _stream_rows(
     world = ShapesWorld(seed, image_size, num_frames, balanced_checks=balanced_checks)
     proto = get_protocol(protocol)
     kinds = [(Task.parse(t), mode) for t in tasks.split(",") for mode in ("pair", "point")]
-    if lookup_drills and describe != "lookup":
-        raise ValueError("lookup_drills exercise the describe='lookup' checks; set describe='lookup'")
+    check_drills(describe, lookup_drills, warmup_lookup_drills, warmup_cycles)
     drills = ShapesWorld(seed + DRILL_SEED_OFFSET, image_size, num_frames, balanced_checks=balanced_checks)
     for i in itertools.count():
         task, mode = kinds[i % len(kinds)]
@@ -226,8 +236,20 @@ def _stream_rows(
         target = target_text(proto, task, mode, *shapes_labels(task, ex, explain=True, describe=describe))
         yield sft_row(i, (ex.item, target), proto)
         if (i + 1) % len(kinds) == 0:
-            for k in range(lookup_drills):
+            cycle = i // len(kinds)
+            for k in range(warmup_lookup_drills if cycle < warmup_cycles else lookup_drills):
                 yield drill_row(f"drill-{i}-{k}", *lookup_drill(drills.pair_example(Task.IMAGE_GEN, split)))
+
+
+def check_drills(describe: str, lookup_drills: int, warmup_lookup_drills: int, warmup_cycles: int) -> None:
+    """Drills exercise the lookup checks, so they need a lookup describe style; a warm-up needs both
+    numbers."""
+    if min(lookup_drills, warmup_lookup_drills, warmup_cycles) < 0:
+        raise ValueError("lookup drill counts and warmup_cycles must be >= 0")
+    if (lookup_drills or warmup_lookup_drills) and not describe.startswith("lookup"):
+        raise ValueError(f"lookup drills exercise the lookup checks; set describe='lookup', not {describe!r}")
+    if bool(warmup_lookup_drills) != bool(warmup_cycles):
+        raise ValueError("a drill warm-up needs both warmup_lookup_drills and warmup_cycles (or neither)")
 
 
 DRILL_SEED_OFFSET = 1_000_003  # the drills' own world, so adding drills leaves the task rows unchanged
@@ -318,8 +340,9 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     from unireward.train.sft import RewardSFTConfig, train_reward_model
 
     check_describe(config.describe)  # a typo fails here, not after stage 1
-    if config.lookup_drills and (config.describe != "lookup" or config.records_per_task_mode is not None):
-        raise ValueError("lookup_drills need describe='lookup' and fresh draws (records_per_task_mode=None)")
+    check_drills(config.describe, config.lookup_drills, config.warmup_lookup_drills, config.warmup_cycles)
+    if (config.lookup_drills or config.warmup_lookup_drills) and config.records_per_task_mode is not None:
+        raise ValueError("lookup drills need fresh draws (records_per_task_mode=None)")
     torch.set_num_threads(config.threads)
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -331,6 +354,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             balanced_checks=config.balanced_checks,
             describe=config.describe,
             lookup_drills=config.lookup_drills,
+            warmup_lookup_drills=config.warmup_lookup_drills,
+            warmup_cycles=config.warmup_cycles,
         )
     else:
         data = work / "data"
@@ -451,6 +476,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["balanced_checks"] = config.balanced_checks
     meta["describe"] = config.describe
     meta["lookup_drills"] = config.lookup_drills
+    if config.warmup_cycles:
+        meta["drill_warmup"] = {"lookup_drills": config.warmup_lookup_drills, "cycles": config.warmup_cycles}
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
     return ShapesTrainingResult(
         model_dir, curve, (time.perf_counter() - start) / 60, int(meta.get("steps", 0))
