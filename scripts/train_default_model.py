@@ -183,25 +183,7 @@ def write_assets(result, args) -> None:
     )
     tower = "vision tower frozen" if meta.get("vision_frozen", True) else "vision tower trained too"
     vision_line = ", ".join(f"{k} {vision[k]:.2f}" for k in keys if k in vision) or "n/a"
-    data = (
-        f"{args.n} fixed records per task and mode"
-        if args.n
-        else f"fresh draws ({meta.get('steps', 0) * args.batch_size:,} examples, none repeated)"
-    )
-    if meta.get("balanced_checks"):
-        data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
-    if meta.get("describe"):
-        data += "; image-task targets first say what each image shows"
-        if meta["describe"].startswith("lookup"):
-            data += ", and each caption object's check what the image shows of its shape"
-        if meta["describe"] == "lookup-checks":
-            data += " (point answers too)"
-        if meta.get("drill_warmup"):
-            w = meta["drill_warmup"]
-            data += f"; {w['lookup_drills']} text-only lookup drills after each of the first {w['cycles']:,} "
-            data += f"cycles of 8 task rows, then {meta.get('lookup_drills', 0)} after every cycle"
-        elif meta.get("lookup_drills"):
-            data += f"; {meta['lookup_drills']} text-only lookup drills after every 8 task rows"
+    data = data_description(meta, args)
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
     rows = "\n".join(
         f"| {t} | {_pct(last.get(f'{t}/pair_without_ties'))} | {_pct(last.get(f'{t}/pair_with_ties'))} | "
@@ -236,6 +218,30 @@ answers only: it is a demonstration and test model, not a general reward model.
 
 ![learning curve](learning_curve.png)
 """)
+
+
+def data_description(meta: dict, args) -> str:
+    """The model card's "Data" line: what the training rows were, from the run's unireward.json."""
+    data = (
+        f"{args.n} fixed records per task and mode"
+        if args.n
+        else f"fresh draws ({meta.get('steps', 0) * args.batch_size:,} examples, none repeated)"
+    )
+    if meta.get("balanced_checks"):
+        data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
+    if meta.get("describe"):
+        data += "; image-task targets first say what each image shows"
+        if meta["describe"].startswith("lookup"):
+            data += ", and each caption object's check what the image shows of its shape"
+        if meta["describe"] == "lookup-checks":
+            data += " (point answers too)"
+        if meta.get("drill_warmup"):
+            w = meta["drill_warmup"]
+            data += f"; {w['lookup_drills']} text-only lookup drills after each of the first {w['cycles']:,} "
+            data += f"cycles of 8 task rows, then {meta.get('lookup_drills', 0)} after every cycle"
+        elif meta.get("lookup_drills"):
+            data += f"; {meta['lookup_drills']} text-only lookup drills after every 8 task rows"
+    return data
 
 
 def _pct(v) -> str:

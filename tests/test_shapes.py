@@ -470,3 +470,34 @@ def test_answer_checks_put_the_claim_next_to_the_truth():
                 assert (d.group(3) == "right") == (d.group(1) == d.group(2)), checks
             seen.add((head, verdict, bool(d)))
     assert len(seen) >= 6  # hedged and plain, right and wrong, with and without details were drawn
+
+
+def test_lookup_checks_give_point_answers_the_pair_answers_element_checks():
+    from unireward.data.shapes import describe_image, explanation, quality_word
+
+    world = ShapesWorld(5, balanced_checks=True)
+    pair = world.pair_example("image_gen")
+    assert explanation("image_gen", pair, describe="lookup-checks") == explanation(
+        "image_gen", pair, describe="lookup"
+    )
+    values = collections.Counter()
+    for _ in range(60):
+        point = world.point_example("image_gen")
+        c = point.spec["candidate"]
+        lines = explanation("image_gen", point, describe="lookup-checks").splitlines()
+        assert lines[0] == f"Image shows: {describe_image(c)}." and lines[2] == f"Quality: {quality_word(c)}."
+        # The same candidate as image 1 of a pair would be checked in the same words.
+        same = PairExample(
+            None,
+            "A",
+            (point.score, 1.0),
+            point.details,
+            point.details,
+            {"prompt": point.spec["prompt"], "a": c, "b": c},
+        )
+        pair_line = explanation("image_gen", same, describe="lookup").splitlines()[0]
+        assert pair_line.startswith(f"Image 1: shows {describe_image(c)}; {lines[1][:-1]}, quality: ")
+        checks = re.findall(r"\((?:object|relation|count)\): (?:sees [a-z ]+? so )?([01])", lines[1])
+        assert [int(v) for v in checks] == [v for _, _, v in point.details["elements"]]
+        values.update(checks)
+    assert values["0"] > 10 and values["1"] > 10

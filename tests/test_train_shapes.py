@@ -169,6 +169,17 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     meta = json.loads((out / "unireward.json").read_text())
     assert meta["decision"] == "generate" and meta["protocol"] == PROTOCOL
     assert load_judge(out).protocol.name == PROTOCOL
+    fresh = argparse.Namespace(n=None, batch_size=8)
+    warm = {
+        "describe": "lookup-checks",
+        "lookup_drills": 3,
+        "drill_warmup": {"lookup_drills": 24, "cycles": 1000},
+    }
+    line = module.data_description({**warm, "steps": 10}, fresh)
+    assert line.startswith("fresh draws (80 examples") and "(point answers too)" in line
+    assert "24 text-only lookup drills after each of the first 1,000 cycles of 8 task rows, then 3" in line
+    plain = module.data_description({"describe": "lookup", "lookup_drills": 3}, fresh)
+    assert "3 text-only lookup drills after every 8 task rows" in plain and "point answers" not in plain
 
 
 def test_stage1_is_reused_only_for_the_same_recipe(tmp_path):
@@ -296,3 +307,29 @@ def test_lookup_drills_are_text_rows_between_unchanged_task_rows_and_train(tmp_p
     assert json.loads((result.model_dir / "unireward.json").read_text())["lookup_drills"] == 2
     with pytest.raises(ValueError, match="lookup drills need fresh"):
         train_on_shapes(toy_config(tmp_path / "bad", ("image_gen",), describe="lookup", lookup_drills=1))
+
+
+def test_drill_warmup_puts_more_drills_in_the_first_cycles_and_is_validated():
+    import itertools
+
+    from unireward.train.shapes import check_drills, shapes_sft_stream
+
+    def modes(n, **kw):
+        stream = shapes_sft_stream(("image_gen",), seed=4, describe="lookup-checks", **kw)
+        return list(itertools.islice(iter(stream), n))
+
+    warm = modes(16, lookup_drills=1, warmup_lookup_drills=3, warmup_cycles=2)
+    cycle = ["pair", "point"]
+    assert [r["mode"] for r in warm] == (cycle + ["drill"] * 3) * 2 + (cycle + ["drill"]) * 2
+    plain = modes(8)
+    assert [r["completion"] for r in warm if r["mode"] != "drill"] == [r["completion"] for r in plain]
+    assert "sees" in warm[1]["completion"].splitlines()[1]  # lookup-checks: the point answer checks too
+    for args, message in [
+        (("lookup", 1, 8, 0), "both"),
+        (("lookup", 0, 0, 5), "both"),
+        (("shows", 0, 8, 10), "describe='lookup'"),
+        (("lookup", -1, 0, 0), ">= 0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            check_drills(*args)
+    check_drills("lookup-checks", 3, 24, 1000)  # a valid warm-up passes
