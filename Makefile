@@ -42,6 +42,7 @@ bench: venv
 	$(PY) benchmarks/shapes_accuracy.py
 	$(PY) benchmarks/shapes_accuracy.py --split train --seed 7
 	$(PY) benchmarks/image_gen_checks.py
+	$(PY) benchmarks/reasoning_checks.py
 	$(PY) benchmarks/serve_load.py
 
 lint: venv

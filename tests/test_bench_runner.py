@@ -409,3 +409,73 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     ]
     looked_up = "red crosses (object): sees red cross and blue cross so 1, two (count): sees none so 0, "
     assert image_gen_checks.written_checks(looked_up) == {"red crosses": ("object", 1), "two": ("count", 0)}
+
+
+def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_step():
+    import collections
+    import re
+
+    from unireward.data.records import shapes_labels, target_text
+    from unireward.data.shapes import ShapesWorld, answer_checks, true_answer
+    from unireward.protocols import get_protocol
+    from unireward.train.shapes import PROTOCOL
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import reasoning_checks as rc
+    finally:
+        sys.path.pop(0)
+    proto, world = get_protocol(PROTOCOL), ShapesWorld(3)
+    video, flat = collections.Counter(), collections.Counter()
+    for _ in range(40):
+        ex = world.pair_example("video_gen")
+        text = target_text(proto, "video_gen", "pair", *shapes_labels("video_gen", ex, explain=True))
+        lines = rc._lines(text, "Video")
+        rc.tally_video(video, ex.details_a["dimensions"], lines["1"])
+        point = world.point_example("video_gen")
+        text = target_text(proto, "video_gen", "point", *shapes_labels("video_gen", point, explain=True))
+        rc.tally_video(video, point.details["dimensions"], text)
+        # A judge that rates every dimension 4: right only where the oracle says 4.
+        rc.tally_video(
+            flat,
+            point.details["dimensions"],
+            re.sub(r"(quality|consistency|degree|alignment): \d", r"\1: 4", text),
+        )
+    perfect, blind = rc.video_summary(video), rc.video_summary(flat)
+    assert perfect["score_follows_own_ratings"] == {"n": 80, "followed": 80}
+    for name in ("visual quality", "text-to-video alignment"):
+        assert perfect[name]["exact"] == perfect[name]["balanced_accuracy"] == 1.0
+        assert len(blind[name]["by_value"]) >= 2 and blind[name]["balanced_accuracy"] < 1.0
+        assert blind[name]["by_value"]["4"]["right"] == blind[name]["by_value"]["4"]["n"]
+    assert blind["score_follows_own_ratings"]["followed"] < 40  # the final score was left as written
+
+    und = collections.Counter()
+    for task in ("image_und", "video_und"):
+        for _ in range(30):
+            ex = world.pair_example(task)
+            text = target_text(proto, task, "pair", *shapes_labels(task, ex, explain=True))
+            rc.tally_correct_answer(und, true_answer(ex.spec["prompt"]), text)
+            for k, side in (("1", "a"), ("2", "b")):
+                line = rc._check_part(rc._lines(text, "Answer")[k])
+                rc.tally_answer(und, answer_checks(ex.spec["prompt"], ex.spec[side]), line)
+    s = rc.answer_summary(und)
+    assert s["correct_answer"] == {"n": 60, "exact": 60}
+    assert (
+        s["check_exact"]
+        == s["truth_right"]
+        == s["verdict_follows_own_claim_and_truth"]
+        == s["answers"]
+        == 120
+    )
+    wrong = collections.Counter()
+    rc.tally_answer(wrong, "claim left, truth down: wrong", "claim left, truth left: wrong")
+    rc.tally_answer(wrong, "hedged red or blue, truth red: right", "hedged red or blue, truth red: right.")
+    rc.tally_answer(wrong, "claim two, truth two: right", "the answer is fine")
+    assert rc.answer_summary(wrong) == {
+        "correct_answer": {"n": 0, "exact": 0},
+        "answers": 3,
+        "check_exact": 1,
+        "check_unparsed": 1,
+        "truth_right": 1,
+        "verdict_follows_own_claim_and_truth": 1,
+    }

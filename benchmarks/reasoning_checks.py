@@ -1,0 +1,215 @@
+"""Where does the judge go wrong? Its written reasoning for the other three tasks, line by line.
+
+`image_gen_checks.py` does this for image generation. The explained targets of the other tasks also write
+their reasoning before the verdict or score, so each step can be checked against the oracle on its own:
+
+- video generation: the five dimension ratings per video (`visual quality 4, ... , score 10`). Per
+  dimension: exact rate and balanced accuracy (mean recall over the oracle's values; a judge that writes
+  one value whatever the video shows gets 1/k), and whether the written score follows from the judge's own
+  ratings (`shapes.video_final`; arithmetic, not vision).
+- image and video understanding: the `Correct answer:` line (the vision step), then per candidate answer
+  the check text (`claim left, truth down: wrong`): exact, whether its truth word is right, and whether the
+  right/wrong word follows from the judge's own claim and truth (the comparison step).
+
+    python benchmarks/reasoning_checks.py --model rm/ --n 100   # -> results/reasoning_checks.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import re
+import time
+from pathlib import Path
+
+from _results import result_header
+
+from unireward.protocols.v1 import VIDEO_DIMENSIONS
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TASKS = ("video_gen", "image_und", "video_und")
+_DIMENSION = re.compile(rf"({'|'.join(VIDEO_DIMENSIONS)}):? (\d+)")
+_SCORE = re.compile(r"(?:[Ss]core:?|Final Score:) (\d+)")
+# One understanding check: `claim left, truth down: wrong` or `hedged red or blue, truth red: right`.
+_CLAIM = re.compile(r"(claim|hedged) ([a-z ]+?), truth ([a-z ]+?): (right|wrong)")
+
+
+def written_dimensions(text: str) -> dict[str, int]:
+    """`{dimension: rating}` as written in one video's line or point answer (the first of each)."""
+    found: dict[str, int] = {}
+    for name, value in _DIMENSION.findall(text):
+        found.setdefault(name, int(value))
+    return found
+
+
+def tally_video(counts: collections.Counter, truth: dict[str, int], text: str) -> None:
+    """Add one video's written ratings (`text`) against the oracle's dimensions."""
+    from unireward.data.shapes import video_final
+
+    written = written_dimensions(text)
+    counts["candidates"] += 1
+    for name, value in truth.items():
+        if name not in written:
+            counts[f"{name}/not_written"] += 1
+            continue
+        counts[f"{name}/{value}/n"] += 1
+        counts[f"{name}/{value}/right"] += written[name] == value
+    scores = _SCORE.findall(text)
+    if len(written) == len(VIDEO_DIMENSIONS) and scores:
+        counts["score_written"] += 1
+        counts["score_follows"] += int(scores[-1]) == video_final(written)
+
+
+def tally_answer(counts: collections.Counter, true_check: str, text: str) -> None:
+    """Add one understanding answer's written check (`text`) against the oracle's (`true_check`)."""
+    counts["answers"] += 1
+    written = text.strip().rstrip(".")
+    counts["check_exact"] += written == true_check
+    said, truth = _CLAIM.search(written), _CLAIM.search(true_check)
+    if said is None:
+        counts["check_unparsed"] += 1
+        return
+    head, claim, truth_word, verdict = said.groups()
+    counts["truth_right"] += truth is not None and truth_word == truth.group(3)
+    right = truth_word in claim.split(" or ") if head == "hedged" else claim == truth_word
+    counts["verdict_follows"] += verdict == ("right" if right else "wrong")
+
+
+def tally_correct_answer(counts: collections.Counter, true_answer: str, text: str) -> None:
+    found = re.search(r"Correct answer: (.*)", text)
+    counts["correct_answer_n"] += 1
+    counts["correct_answer_exact"] += found is not None and found.group(1).strip() == true_answer
+
+
+def video_summary(counts: collections.Counter) -> dict:
+    out: dict = {"candidates": counts["candidates"]}
+    for name in VIDEO_DIMENSIONS:
+        values = sorted(
+            {int(k.split("/")[1]) for k in counts if k.startswith(f"{name}/") and k.endswith("/n")}
+        )
+        per_value = {
+            str(v): {"right": counts[f"{name}/{v}/right"], "n": counts[f"{name}/{v}/n"]} for v in values
+        }
+        n = sum(p["n"] for p in per_value.values())
+        recalls = [p["right"] / p["n"] for p in per_value.values() if p["n"]]
+        out[name] = {
+            "exact": round(sum(p["right"] for p in per_value.values()) / n, 4) if n else None,
+            "balanced_accuracy": round(sum(recalls) / len(recalls), 4) if recalls else None,
+            "by_value": per_value,
+            "not_written": counts[f"{name}/not_written"],
+        }
+    out["score_follows_own_ratings"] = {"n": counts["score_written"], "followed": counts["score_follows"]}
+    return out
+
+
+def answer_summary(counts: collections.Counter) -> dict:
+    return {
+        "correct_answer": {"n": counts["correct_answer_n"], "exact": counts["correct_answer_exact"]},
+        "answers": counts["answers"],
+        "check_exact": counts["check_exact"],
+        "check_unparsed": counts["check_unparsed"],
+        "truth_right": counts["truth_right"],
+        "verdict_follows_own_claim_and_truth": counts["verdict_follows"],
+    }
+
+
+def _lines(text: str, word: str) -> dict[str, str]:
+    """`{"1": line, "2": line}` from a pair answer's `Video 1: ...` / `Answer 1: ...` lines."""
+    return {m.group(1): m.group(2) for m in re.finditer(rf"{word} (\d): (.*)", text)}
+
+
+def _check_part(line: str) -> str:
+    """An understanding answer line without its score: `claim left, truth down: wrong`."""
+    return re.split(r", score:? ", line)[0]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from unireward.bench.loaders import BENCH_FRAME_POLICY
+    from unireward.data.shapes import ShapesWorld, answer_checks, true_answer
+    from unireward.judge import load_judge
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", help="checkpoint directory (default: the shipped model)")
+    parser.add_argument("--n", type=int, default=100, help="pairs and points per task")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated, from %(default)s")
+    parser.add_argument("--seed", type=int, default=11, help="shapes-world seed")
+    parser.add_argument("--split", default="test", choices=("test", "train"))
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=RESULTS / "reasoning_checks.json")
+    args = parser.parse_args(argv)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if unknown := [t for t in tasks if t not in TASKS]:
+        parser.error(f"--tasks: {unknown} not among {TASKS} (image_gen has benchmarks/image_gen_checks.py)")
+
+    judge = load_judge(
+        args.model, decision="generate", batch_size=args.batch_size, frame_policy=BENCH_FRAME_POLICY
+    )
+    world = ShapesWorld(args.seed)
+    start = time.perf_counter()
+    result = {}
+    for task in tasks:
+        pairs = [world.pair_example(task, args.split) for _ in range(args.n)]
+        points = [world.point_example(task, args.split) for _ in range(args.n)]
+        verdicts = judge.rank([p.item for p in pairs], decision="generate", swap=False, progress=True)
+        scores = judge.score([p.item for p in points], decision="generate", progress=True)
+        counts = {"pair": collections.Counter(), "point": collections.Counter()}
+        for ex, verdict in zip(pairs, verdicts, strict=True):
+            text = verdict.raw_text or ""
+            if task == "video_gen":
+                lines = _lines(text, "Video")
+                for k, details in (("1", ex.details_a), ("2", ex.details_b)):
+                    tally_video(counts["pair"], details["dimensions"], lines.get(k, ""))
+                continue
+            prompt = ex.spec["prompt"]
+            tally_correct_answer(counts["pair"], true_answer(prompt), text)
+            lines = _lines(text, "Answer")
+            for k, side in (("1", "a"), ("2", "b")):
+                tally_answer(
+                    counts["pair"], answer_checks(prompt, ex.spec[side]), _check_part(lines.get(k, ""))
+                )
+        for ex, score in zip(points, scores, strict=True):
+            text = score.raw_text or ""
+            if task == "video_gen":
+                tally_video(counts["point"], ex.details["dimensions"], text)
+                continue
+            prompt = ex.spec["prompt"]
+            tally_correct_answer(counts["point"], true_answer(prompt), text)
+            found = re.search(r"^Answer: (.*)$", text, re.MULTILINE)
+            tally_answer(
+                counts["point"], answer_checks(prompt, ex.spec["candidate"]), found.group(1) if found else ""
+            )
+        summarise = video_summary if task == "video_gen" else answer_summary
+        result[task] = {mode: summarise(c) for mode, c in counts.items()}
+
+    out = result_header(__file__, argv, judge, start, n=args.n, seed=args.seed, split=args.split)
+    out.update(result)
+    print(f"model {judge.describe().get('model')}  split {args.split}  n {args.n}")
+    for task, modes in result.items():
+        for mode, s in modes.items():
+            if task == "video_gen":
+                cells = "  ".join(
+                    f"{name.split()[0]} {s[name]['exact']:.2f}/{s[name]['balanced_accuracy']:.2f}"
+                    for name in VIDEO_DIMENSIONS
+                    if s[name]["exact"] is not None
+                )
+                f = s["score_follows_own_ratings"]
+                print(f"{task} {mode:<5} exact/balanced  {cells}  score follows {f['followed']}/{f['n']}")
+            else:
+                ca = s["correct_answer"]
+                print(
+                    f"{task} {mode:<5} correct answer {ca['exact']}/{ca['n']}  "
+                    f"checks exact {s['check_exact']}/{s['answers']}  truth right {s['truth_right']}  "
+                    f"right/wrong follows "
+                    f"{s['verdict_follows_own_claim_and_truth']}  unparsed {s['check_unparsed']}"
+                )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"-> {args.out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
