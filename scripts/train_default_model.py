@@ -23,7 +23,7 @@ DEFAULT_OUT = REPO / "unireward" / "assets" / "default_model"
 
 
 def main(argv: list[str] | None = None) -> None:
-    from unireward.data.shapes import DESCRIBE_STYLES
+    from unireward.data.shapes import DESCRIBE_STYLES, VIDEOS_SUFFIX
     from unireward.train.shapes import ShapesTrainingConfig
 
     d = ShapesTrainingConfig(work_dir="")
@@ -79,6 +79,13 @@ def main(argv: list[str] | None = None) -> None:
         "lookup-checks: as lookup, and image-generation point answers write those checks too",
     )
     parser.add_argument(
+        "--describe-videos",
+        action="store_true",
+        help="video-task targets first say what each video shows ('red square moving left quickly, becomes "
+        "blue'); video generation then checks the caption against it ('colour red, asked green: 0') before "
+        "the five ratings, video understanding says it before the correct answer",
+    )
+    parser.add_argument(
         "--lookup-drills",
         type=int,
         default=0,
@@ -130,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         vision_shape_from_random_palette_only=not args.shape_in_world_palette,
         spec=spec,
         balanced_checks=args.balanced_checks,
-        describe=args.describe,
+        describe=args.describe + (VIDEOS_SUFFIX if args.describe_videos else ""),
         lookup_drills=args.lookup_drills,
         warmup_lookup_drills=warmup_drills,
         warmup_cycles=warmup_cycles,
@@ -222,6 +229,8 @@ answers only: it is a demonstration and test model, not a general reward model.
 
 def data_description(meta: dict, args) -> str:
     """The model card's "Data" line: what the training rows were, from the run's unireward.json."""
+    from unireward.data.shapes import VIDEOS_SUFFIX
+
     data = (
         f"{args.n} fixed records per task and mode"
         if args.n
@@ -231,10 +240,14 @@ def data_description(meta: dict, args) -> str:
         data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
     if meta.get("describe"):
         data += "; image-task targets first say what each image shows"
-        if meta["describe"].startswith("lookup"):
+        style = meta["describe"].removesuffix(VIDEOS_SUFFIX)
+        if style.startswith("lookup"):
             data += ", and each caption object's check what the image shows of its shape"
-        if meta["describe"] == "lookup-checks":
+        if style == "lookup-checks":
             data += " (point answers too)"
+        if meta["describe"].endswith(VIDEOS_SUFFIX):
+            data += "; video-task targets first say what each video shows, and video-generation ones check "
+            data += "the caption's colour, shape, direction and speed against it before rating"
         if meta.get("drill_warmup"):
             w = meta["drill_warmup"]
             data += f"; {w['lookup_drills']} text-only lookup drills after each of the first {w['cycles']:,} "

@@ -501,3 +501,50 @@ def test_lookup_checks_give_point_answers_the_pair_answers_element_checks():
         assert [int(v) for v in checks] == [v for _, _, v in point.details["elements"]]
         values.update(checks)
     assert values["0"] > 10 and values["1"] > 10
+
+
+def test_describe_videos_says_what_each_video_shows_and_checks_the_caption_beside_it():
+    from unireward.data.shapes import check_describe, describe_video, explanation, video_alignment_checks
+
+    square = Track(Obj("red", "square", 0.2, 0.5), "left", 0.3, change_at=0.5, change_colour="blue")
+    late = Track(Obj("green", "cross", 0.7, 0.5), appear=0.4)
+    together = Track(Obj("cyan", "circle", 0.9, 0.2), "up", 0.6, appear=0.4)
+    video = VideoSpec((square, late, together), flicker=(0.3, 0.6), flicker_kind="drop")
+    assert describe_video(video) == (
+        f"red square moving left {'slowly' if square.speed == 'slow' else 'quickly'}, becomes blue; "
+        "then green cross static; cyan circle moving up quickly; several frames drop"
+    )
+    assert describe_video(VideoSpec(())) == "nothing"
+    cap = VideoCaption("red", "square", "right", "fast")
+    assert video_alignment_checks(cap, VideoSpec((late,))) == (
+        "colour green, asked red: 0, shape cross, asked square: 0, direction none, asked right: 0, "
+        "speed none, asked fast: 0"
+    )
+    assert check_describe("lookup+videos") == "lookup" and check_describe("+videos") == ""
+    with pytest.raises(ValueError, match="videos"):
+        check_describe("videos")
+    world = ShapesWorld(4)
+    agree = collections.Counter()
+    for _ in range(120):  # alignment 4 exactly when every written check is 1
+        point = world.point_example("video_gen")
+        text = explanation("video_gen", point, describe="+videos")
+        values = [int(v) for v in re.findall(r", asked [a-z]+: ([01])", text)]
+        assert text.startswith(f"Video shows: {describe_video(point.spec['candidate'])}.\nCaption: colour ")
+        aligned = point.details["dimensions"]["text-to-video alignment"] == 4
+        assert aligned == all(values)
+        agree[aligned] += 1
+    assert agree[True] > 20 and agree[False] > 20
+    pair = world.pair_example("video_gen")
+    lines = explanation("video_gen", pair, describe="shows+videos").splitlines()
+    assert [line[:15] for line in lines] == ["Video 1: shows ", "Video 2: shows "]
+    assert lines[0].endswith(f"score {pair.scores[0]:g}.") and "text-to-video alignment" in lines[0]
+    und = world.pair_example("video_und")
+    described = explanation("video_und", und, describe="+videos")
+    assert described == f"Video shows: {describe_video(und.spec['prompt'].media)}.\n" + explanation(
+        "video_und", und
+    )
+    image = world.pair_example("image_gen")  # image tasks follow the image style alone
+    assert explanation("image_gen", image, describe="lookup+videos") == explanation(
+        "image_gen", image, describe="lookup"
+    )
+    assert explanation("video_gen", pair, describe="lookup") == explanation("video_gen", pair)

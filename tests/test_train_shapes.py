@@ -180,6 +180,8 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     assert "24 text-only lookup drills after each of the first 1,000 cycles of 8 task rows, then 3" in line
     plain = module.data_description({"describe": "lookup", "lookup_drills": 3}, fresh)
     assert "3 text-only lookup drills after every 8 task rows" in plain and "point answers" not in plain
+    videos = module.data_description({"describe": "lookup-checks+videos"}, fresh)
+    assert "(point answers too)" in videos and "what each video shows" in videos
 
 
 def test_stage1_is_reused_only_for_the_same_recipe(tmp_path):

@@ -1171,6 +1171,46 @@ def describe_image(spec: ImageSpec) -> str:
     return ", ".join(f"{o.colour} {o.shape}" for o in objs) or "nothing"
 
 
+def describe_video(spec: VideoSpec) -> str:
+    """What a video shows, as `describe_image` for images: each object with its motion and any change,
+    in order of appearance (`; then` before an object that appears later, `; ` between objects that
+    appear together), then flicker (`red square moving left quickly, becomes blue; then green cross
+    static; several frames drop`)."""
+
+    def phrase(t: Track) -> str:
+        motion = f"moving {t.direction} {ADVERBS[t.speed]}" if t.speed else "static"
+        end, (colour_changed, shape_changed) = t.at(1.0), _changes(t)
+        change = " ".join([end.colour] * colour_changed + [end.shape] * shape_changed)
+        return f"{t.obj.colour} {t.obj.shape} {motion}" + (f", becomes {change}" if change else "")
+
+    groups: dict[float, list[Track]] = {}
+    for t in sorted(spec.tracks, key=lambda t: (t.appear, t.obj.x, t.obj.y)):
+        groups.setdefault(round(t.appear, 6), []).append(t)
+    text = "; then ".join("; ".join(phrase(t) for t in group) for group in groups.values()) or "nothing"
+    if spec.flicker:
+        one = len(spec.flicker) == 1
+        verb = {"drop": ("drops", "drop"), "bright": ("flashes", "flash")}[spec.flicker_kind][0 if one else 1]
+        text += f"; {'one frame' if one else 'several frames'} {verb}"
+    return text
+
+
+def video_alignment_checks(cap: VideoCaption, spec: VideoSpec) -> str:
+    """The caption elements behind text-to-video alignment, each the video's value beside the caption's
+    (`colour red, asked green: 0, ...`), in the side-by-side form the understanding checks learn well."""
+    subject = spec.tracks[0] if spec.tracks else None
+    said = {
+        "colour": subject.obj.colour if subject else "none",
+        "shape": subject.obj.shape if subject else "none",
+        "direction": subject.direction if subject and subject.speed else "none",
+        "speed": (subject.speed or "none") if subject else "none",
+    }
+    asked = {"colour": cap.colour, "shape": cap.shape, "direction": cap.direction, "speed": cap.speed}
+    names = ("colour", "shape", "direction") + (("speed",) if cap.speed else ())
+    return ", ".join(f"{n} {said[n]}, asked {asked[n]}: {int(said[n] == asked[n])}" for n in names)
+
+
+VIDEOS_SUFFIX = "+videos"  # e.g. "lookup-checks+videos": the video tasks' targets also describe the video
+
 # "shows": say what each image shows, then check; "lookup": also, before each caption object's check, what
 # the image shows of its shape; "lookup-checks": as "lookup", and image-generation point answers write the
 # same element checks as pair answers (lookups, relation and count) before their quality and score.
@@ -1178,10 +1218,15 @@ DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks")
 
 
 def check_describe(describe: str) -> str:
-    """`describe` as the explanations take it: "" (off) or one of DESCRIBE_STYLES."""
-    if describe not in ("", *DESCRIBE_STYLES):
-        raise ValueError(f"describe must be '' or one of {DESCRIBE_STYLES}, got {describe!r}")
-    return describe
+    """`describe` as the explanations take it: "" (off) or one of DESCRIBE_STYLES, optionally followed by
+    VIDEOS_SUFFIX; returns the image style alone."""
+    style = describe.removesuffix(VIDEOS_SUFFIX)
+    if style not in ("", *DESCRIBE_STYLES):
+        raise ValueError(
+            f"describe must be '' or one of {DESCRIBE_STYLES}, each optionally + {VIDEOS_SUFFIX!r}, "
+            f"got {describe!r}"
+        )
+    return style
 
 
 def caption_objects(cap: Caption) -> tuple[tuple[str, str], ...]:
@@ -1247,6 +1292,7 @@ def quality_word(spec: ImageSpec) -> str:
 def _candidate_summary(
     task: Task, k: int, candidate: Any, score: float, details: dict, prompt: Any, describe: str = ""
 ) -> str:
+    """One candidate's line of a pair explanation; `describe` is the image style (no VIDEOS_SUFFIX)."""
     word = task.media_word
     if task == Task.IMAGE_GEN:
         elements = _element_checks(prompt, candidate, details["elements"], describe.startswith("lookup"))
@@ -1259,6 +1305,16 @@ def _candidate_summary(
     return f"{word} {k}: {answer_checks(prompt, candidate)}, score: {score:g}."
 
 
+def _video_gen_summary(
+    k: int, candidate: VideoSpec, score: float, details: dict, prompt: VideoCaption
+) -> str:
+    """A video-generation pair line that first says what the video shows and checks it against the
+    caption (`describe_video`, `video_alignment_checks`), then rates."""
+    dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
+    looked = f"shows {describe_video(candidate)}; {video_alignment_checks(prompt, candidate)}"
+    return f"Video {k}: {looked}; {dims}, score {score:g}."
+
+
 def explanation(task: Task | str, example: PairExample | PointExample, describe: str = "") -> str:
     """Reasoning from the oracle, written before the verdict or score in training targets.
 
@@ -1269,14 +1325,30 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     the reasoning (video generation point scores). With `describe` ("shows"), image tasks first say what
     each image shows (`describe_image`), so the checks and the correct answer follow from that text;
     "lookup" also writes, before each caption object's check, the image's objects of its shape (`sees`);
-    "lookup-checks" also gives image-generation point answers the pair answers' element checks.
+    "lookup-checks" also gives image-generation point answers the pair answers' element checks. Any style
+    followed by VIDEOS_SUFFIX also describes videos (`describe_video`): video generation then checks the
+    caption's elements against that text before rating, video understanding says it before the answer.
     """
     task = Task.parse(task)
-    check_describe(describe)
+    videos = describe.endswith(VIDEOS_SUFFIX)
+    describe = check_describe(describe)
     prompt = example.spec["prompt"]
     shows = ""
     if describe and task == Task.IMAGE_UND:
         shows = f"Image shows: {describe_image(prompt.media)}.\n"
+    if videos and task == Task.VIDEO_UND:
+        shows = f"Video shows: {describe_video(prompt.media)}.\n"
+    if videos and task == Task.VIDEO_GEN:
+        if isinstance(example, PointExample):
+            c = example.spec["candidate"]
+            return f"Video shows: {describe_video(c)}.\nCaption: {video_alignment_checks(prompt, c)}."
+        return "\n".join(
+            _video_gen_summary(k, example.spec[side], score, details, prompt)
+            for k, side, score, details in (
+                (1, "a", example.scores[0], example.details_a),
+                (2, "b", example.scores[1], example.details_b),
+            )
+        )
     if isinstance(example, PointExample):
         if task == Task.IMAGE_GEN:
             c = example.spec["candidate"]
