@@ -7,9 +7,13 @@ their reasoning before the verdict or score, so each step can be checked against
   dimension: exact rate and balanced accuracy (mean recall over the oracle's values; a judge that writes
   one value whatever the video shows gets 1/k), and whether the written score follows from the judge's own
   ratings (`shapes.video_final`; arithmetic, not vision).
+  Judges trained with `--describe-videos` also write what each video shows (exact?) and check the
+  caption beside it (`colour red, asked green: 0`): per element (colour, shape, direction, speed) whether
+  the written value is the video's, and whether the 0/1 follows from the two words written.
 - image and video understanding: the `Correct answer:` line (the vision step), then per candidate answer
   the check text (`claim left, truth down: wrong`): exact, whether its truth word is right, and whether the
-  right/wrong word follows from the judge's own claim and truth (the comparison step).
+  right/wrong word follows from the judge's own claim and truth (the comparison step); with `describe`
+  judges, the `Image shows:` / `Video shows:` line too.
 
     python benchmarks/reasoning_checks.py --model rm/ --n 100   # -> results/reasoning_checks.json
 """
@@ -32,6 +36,7 @@ TASKS = ("video_gen", "image_und", "video_und")
 _DIMENSION = re.compile(rf"({'|'.join(VIDEO_DIMENSIONS)}):? (\d+)")
 _SCORE = re.compile(r"(?:[Ss]core:?|Final Score:) (\d+)")
 # One understanding check: `claim left, truth down: wrong` or `hedged red or blue, truth red: right`.
+_ASKED = re.compile(r"(colour|shape|direction|speed) ([a-z]+), asked ([a-z]+): ([01])")
 _CLAIM = re.compile(r"(claim|hedged) ([a-z ]+?), truth ([a-z ]+?): (right|wrong)")
 
 
@@ -43,12 +48,24 @@ def written_dimensions(text: str) -> dict[str, int]:
     return found
 
 
-def tally_video(counts: collections.Counter, truth: dict[str, int], text: str) -> None:
-    """Add one video's written ratings (`text`) against the oracle's dimensions."""
+def tally_video(
+    counts: collections.Counter, truth: dict[str, int], text: str, true_checks: str | None = None
+) -> None:
+    """Add one video's written ratings (`text`) against the oracle's dimensions and, when given, its
+    written caption checks against the true ones (`shapes.video_alignment_checks`)."""
     from unireward.data.shapes import video_final
 
     written = written_dimensions(text)
     counts["candidates"] += 1
+    if true_checks is not None and (said := {m[0]: m[1:] for m in _ASKED.findall(text)}):
+        for name, value, _, _ in _ASKED.findall(true_checks):
+            if name not in said:
+                counts[f"asked/{name}/not_written"] += 1
+                continue
+            seen, asked, check = said[name]
+            counts[f"asked/{name}/n"] += 1
+            counts[f"asked/{name}/seen_right"] += seen == value
+            counts[f"asked/{name}/follows"] += int(check) == (seen == asked)
     for name, value in truth.items():
         if name not in written:
             counts[f"{name}/not_written"] += 1
@@ -76,6 +93,15 @@ def tally_answer(counts: collections.Counter, true_check: str, text: str) -> Non
     counts["verdict_follows"] += verdict == ("right" if right else "wrong")
 
 
+def tally_description(counts: collections.Counter, true_description: str, text: str) -> None:
+    """Count a `describe`-trained judge's `Image shows: ...` / `Video shows: ...` / `Video 1: shows ...;`
+    against the true description; judges trained without descriptions write none and are not counted."""
+    found = re.search(r"\bshows:? (.*?)(?:\.\n|\.$|; colour )", text)
+    if found:
+        counts["described"] += 1
+        counts["description_exact"] += found.group(1).strip() == true_description
+
+
 def tally_correct_answer(counts: collections.Counter, true_answer: str, text: str) -> None:
     found = re.search(r"Correct answer: (.*)", text)
     counts["correct_answer_n"] += 1
@@ -100,11 +126,18 @@ def video_summary(counts: collections.Counter) -> dict:
             "not_written": counts[f"{name}/not_written"],
         }
     out["score_follows_own_ratings"] = {"n": counts["score_written"], "followed": counts["score_follows"]}
+    out["description"] = {"written": counts["described"], "exact": counts["description_exact"]}
+    out["caption_checks"] = {
+        name: {k: counts[f"asked/{name}/{k}"] for k in ("n", "seen_right", "follows", "not_written")}
+        for name in ("colour", "shape", "direction", "speed")
+        if counts[f"asked/{name}/n"] or counts[f"asked/{name}/not_written"]
+    }
     return out
 
 
 def answer_summary(counts: collections.Counter) -> dict:
     return {
+        "description": {"written": counts["described"], "exact": counts["description_exact"]},
         "correct_answer": {"n": counts["correct_answer_n"], "exact": counts["correct_answer_exact"]},
         "answers": counts["answers"],
         "check_exact": counts["check_exact"],
@@ -126,7 +159,14 @@ def _check_part(line: str) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     from unireward.bench.loaders import BENCH_FRAME_POLICY
-    from unireward.data.shapes import ShapesWorld, answer_checks, true_answer
+    from unireward.data.shapes import (
+        ShapesWorld,
+        answer_checks,
+        describe_image,
+        describe_video,
+        true_answer,
+        video_alignment_checks,
+    )
     from unireward.judge import load_judge
 
     parser = argparse.ArgumentParser(
@@ -156,14 +196,18 @@ def main(argv: list[str] | None = None) -> dict:
         verdicts = judge.rank([p.item for p in pairs], decision="generate", swap=False, progress=True)
         scores = judge.score([p.item for p in points], decision="generate", progress=True)
         counts = {"pair": collections.Counter(), "point": collections.Counter()}
+        describe = describe_video if task.startswith("video") else describe_image
         for ex, verdict in zip(pairs, verdicts, strict=True):
             text = verdict.raw_text or ""
             if task == "video_gen":
                 lines = _lines(text, "Video")
-                for k, details in (("1", ex.details_a), ("2", ex.details_b)):
-                    tally_video(counts["pair"], details["dimensions"], lines.get(k, ""))
+                for k, side, details in (("1", "a", ex.details_a), ("2", "b", ex.details_b)):
+                    checks = video_alignment_checks(ex.spec["prompt"], ex.spec[side])
+                    tally_video(counts["pair"], details["dimensions"], lines.get(k, ""), checks)
+                    tally_description(counts["pair"], describe_video(ex.spec[side]), lines.get(k, ""))
                 continue
             prompt = ex.spec["prompt"]
+            tally_description(counts["pair"], describe(prompt.media), text)
             tally_correct_answer(counts["pair"], true_answer(prompt), text)
             lines = _lines(text, "Answer")
             for k, side in (("1", "a"), ("2", "b")):
@@ -173,9 +217,12 @@ def main(argv: list[str] | None = None) -> dict:
         for ex, score in zip(points, scores, strict=True):
             text = score.raw_text or ""
             if task == "video_gen":
-                tally_video(counts["point"], ex.details["dimensions"], text)
+                checks = video_alignment_checks(ex.spec["prompt"], ex.spec["candidate"])
+                tally_video(counts["point"], ex.details["dimensions"], text, checks)
+                tally_description(counts["point"], describe_video(ex.spec["candidate"]), text)
                 continue
             prompt = ex.spec["prompt"]
+            tally_description(counts["point"], describe(prompt.media), text)
             tally_correct_answer(counts["point"], true_answer(prompt), text)
             found = re.search(r"^Answer: (.*)$", text, re.MULTILINE)
             tally_answer(
@@ -197,8 +244,17 @@ def main(argv: list[str] | None = None) -> dict:
                 )
                 f = s["score_follows_own_ratings"]
                 print(f"{task} {mode:<5} exact/balanced  {cells}  score follows {f['followed']}/{f['n']}")
+                if (d := s["description"])["written"]:
+                    print(f"{task} {mode:<5} description exact {d['exact']}/{d['written']}")
+                for name, c in s["caption_checks"].items():
+                    print(
+                        f"{task} {mode:<5} caption {name}: seen right {c['seen_right']}/{c['n']}, "
+                        f"0/1 follows {c['follows']}/{c['n']}, unwritten {c['not_written']}"
+                    )
             else:
-                ca = s["correct_answer"]
+                ca, d = s["correct_answer"], s["description"]
+                if d["written"]:
+                    print(f"{task} {mode:<5} description exact {d['exact']}/{d['written']}")
                 print(
                     f"{task} {mode:<5} correct answer {ca['exact']}/{ca['n']}  "
                     f"checks exact {s['check_exact']}/{s['answers']}  truth right {s['truth_right']}  "

@@ -448,18 +448,47 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
         assert len(blind[name]["by_value"]) >= 2 and blind[name]["balanced_accuracy"] < 1.0
         assert blind[name]["by_value"]["4"]["right"] == blind[name]["by_value"]["4"]["n"]
     assert blind["score_follows_own_ratings"]["followed"] < 40  # the final score was left as written
+    from unireward.data.shapes import describe_image, describe_video, video_alignment_checks
+
+    described = collections.Counter()
+    for _ in range(30):  # judges trained with describe="...+videos"
+        ex = world.pair_example("video_gen")
+        labels = shapes_labels("video_gen", ex, explain=True, describe="+videos")
+        line = rc._lines(target_text(proto, "video_gen", "pair", *labels), "Video")["2"]
+        checks = video_alignment_checks(ex.spec["prompt"], ex.spec["b"])
+        rc.tally_video(described, ex.details_b["dimensions"], line, checks)
+        rc.tally_description(described, describe_video(ex.spec["b"]), line)
+        point = world.point_example("video_gen")
+        text = target_text(
+            proto, "video_gen", "point", *shapes_labels("video_gen", point, explain=True, describe="+videos")
+        )
+        rc.tally_description(described, describe_video(point.spec["candidate"]), text)
+        wrong = video_alignment_checks(point.spec["prompt"], ex.spec["b"])  # another video's checks
+        rc.tally_video(described, point.details["dimensions"], text.replace("colour ", "colour x", 1), wrong)
+    s = rc.video_summary(described)
+    assert s["description"] == {"written": 60, "exact": 60}
+    colour, shape = s["caption_checks"]["colour"], s["caption_checks"]["shape"]
+    assert colour["n"] == shape["n"] == 60 and shape["follows"] == 60 and colour["follows"] < 60
+    assert 30 <= shape["seen_right"] < 60  # the points were checked against another video's truth
 
     und = collections.Counter()
     for task in ("image_und", "video_und"):
         for _ in range(30):
             ex = world.pair_example(task)
             text = target_text(proto, task, "pair", *shapes_labels(task, ex, explain=True))
+            text = target_text(
+                proto, task, "pair", *shapes_labels(task, ex, explain=True, describe="shows+videos")
+            )
+            media = ex.spec["prompt"].media
+            rc.tally_description(
+                und, (describe_image if task == "image_und" else describe_video)(media), text
+            )
             rc.tally_correct_answer(und, true_answer(ex.spec["prompt"]), text)
             for k, side in (("1", "a"), ("2", "b")):
                 line = rc._check_part(rc._lines(text, "Answer")[k])
                 rc.tally_answer(und, answer_checks(ex.spec["prompt"], ex.spec[side]), line)
     s = rc.answer_summary(und)
-    assert s["correct_answer"] == {"n": 60, "exact": 60}
+    assert s["correct_answer"] == {"n": 60, "exact": 60} and s["description"] == {"written": 60, "exact": 60}
     assert (
         s["check_exact"]
         == s["truth_right"]
@@ -472,6 +501,7 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
     rc.tally_answer(wrong, "hedged red or blue, truth red: right", "hedged red or blue, truth red: right.")
     rc.tally_answer(wrong, "claim two, truth two: right", "the answer is fine")
     assert rc.answer_summary(wrong) == {
+        "description": {"written": 0, "exact": 0},
         "correct_answer": {"n": 0, "exact": 0},
         "answers": 3,
         "check_exact": 1,
