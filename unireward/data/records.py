@@ -209,8 +209,9 @@ def shapes_labels(
     task: Task | str, example: Any, explain: bool = False, describe: str = ""
 ) -> tuple[str, float, dict]:
     """(label, score, details) of a shapes-world pair or point example, as a record stores them; with
-    `explain`, details carry the oracle's reasoning (`shapes.explanation`, which `describe` — "shows" or
-    "lookup" — opens with what each image shows) for the target text."""
+    `explain`, details carry the oracle's reasoning (`shapes.explanation`, which `describe` — a style of
+    `shapes.DESCRIBE_STYLES`, optionally + "+videos" — opens with what each image or video shows) for the
+    target text."""
     from unireward.data.shapes import PairExample, explanation
 
     if isinstance(example, PairExample):

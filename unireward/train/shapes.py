@@ -99,7 +99,9 @@ class ShapesTrainingConfig:
     # the world's third (ShapesWorld(balanced_checks=True)); evaluation always uses the world's own mix.
     balanced_checks: bool = False
     # "shows": targets of the image tasks first say what each image shows (shapes.describe_image), then
-    # check; "lookup": each object check also first says what the image shows of its shape (shapes.sees).
+    # check; "lookup": each object check also first says what the image shows of its shape (shapes.sees);
+    # "lookup-checks": point answers write those checks too. A "+videos" suffix also describes videos
+    # (shapes.describe_video) and checks video-generation captions beside it (shapes.DESCRIBE_STYLES).
     describe: str = ""
     # Text-only lookup exercises (shapes.lookup_drill) added after every cycle of the 8 task-mode rows;
     # needs a lookup describe style.
