@@ -26,7 +26,11 @@ from unireward.data.shapes import PLURALS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # `lookup`-trained judges write what they see of the caption's shape first: `(object): sees red square so 0`.
-_CHECK = re.compile(r"([a-z][a-z ]*?) \((object|relation|count)\): (?:sees [a-z ]*? so )?([01])")
+# `colours`-trained ones the colours of that shape beside the asked one: `colours red, asked yellow: 0`.
+_CHECK = re.compile(
+    r"([a-z][a-z ]*?) \((object|relation|count)\): "
+    r"(?:sees [a-z ]*? so |colours [a-z ]*?, asked [a-z]+: )?([01])"
+)
 
 
 def written_checks(text: str) -> dict[str, tuple[str, int]]:
@@ -40,8 +44,18 @@ def written_quality(text: str) -> str | None:
 
 
 def written_lookups(text: str) -> list[str]:
-    """What a `lookup`-trained judge says it sees of each caption object's shape, in order."""
-    return re.findall(r"(?<!\(count\)): sees ([a-z ]+?)(?: so [01]|\.)", text)
+    """What a `lookup`-trained judge says it sees of each caption object's shape, in order; a
+    `colours`-trained judge's colours are written as objects (`colours red and blue` -> `red square and
+    blue square`)."""
+    sees = re.findall(r"(?<!\(count\)): sees ([a-z ]+?)(?: so [01]|\.)", text)
+    colours = re.findall(r"([a-z][a-z ]*?) \(object\): colours ([a-z ]+?), asked", text)
+    shaped = [
+        " and ".join(f"{c} {_singular(name).partition(' ')[2]}" for c in found.split(" and "))
+        if found != "none"
+        else "none"
+        for name, found in colours
+    ]
+    return sees + shaped
 
 
 LOOKUP_KINDS = ("names_it", "none", "other_colour", "other_shape")

@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
         help="shows: image-task targets first say what each image shows ('Image shows: red cross, blue "
         "circle.'), then check the caption or answer against that text; lookup: also, before each caption "
         "object's check, the image's objects of its shape ('yellow square (object): sees red square so 0'); "
-        "lookup-checks: as lookup, and image-generation point answers write those checks too",
+        "lookup-checks: as lookup, and image-generation point answers write those checks too; colours: as "
+        "lookup-checks, with the shape's colours beside the asked one ('colours red, asked yellow: 0')",
     )
     parser.add_argument(
         "--describe-videos",
@@ -243,7 +244,10 @@ def data_description(meta: dict, args) -> str:
         style = meta["describe"].removesuffix(VIDEOS_SUFFIX)
         if style.startswith("lookup"):
             data += ", and each caption object's check what the image shows of its shape"
-        if style == "lookup-checks":
+        if style == "colours":
+            data += ", and each caption object's check the colours of the image's objects of its shape "
+            data += "beside the asked colour"
+        if style in ("lookup-checks", "colours"):
             data += " (point answers too)"
         if meta["describe"].endswith(VIDEOS_SUFFIX):
             data += "; video-task targets first say what each video shows, and video-generation ones check "

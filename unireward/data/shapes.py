@@ -1213,8 +1213,11 @@ VIDEOS_SUFFIX = "+videos"  # e.g. "lookup-checks+videos": the video tasks' targe
 
 # "shows": say what each image shows, then check; "lookup": also, before each caption object's check, what
 # the image shows of its shape; "lookup-checks": as "lookup", and image-generation point answers write the
-# same element checks as pair answers (lookups, relation and count) before their quality and score.
-DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks")
+# same element checks as pair answers (lookups, relation and count) before their quality and score;
+# "colours": as "lookup-checks", but each object check writes the colours of the image's objects of the
+# caption's shape beside the asked colour (`colours red and blue, asked yellow: 0`), the side-by-side form
+# the understanding and video checks learn (research log, session 9).
+DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks", "colours")
 
 
 def check_describe(describe: str) -> str:
@@ -1245,17 +1248,23 @@ def sees(spec: ImageSpec, shape: str) -> str:
     return " and ".join(f"{o.colour} {o.shape}" for o in objs) or "none"
 
 
-def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: bool) -> str:
-    """The element checks of an image-generation candidate (`yellow square (object): 0, ...`); with
-    `lookup`, object and count checks first say what the image shows of the caption's shape."""
+def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: str) -> str:
+    """The element checks of an image-generation candidate (`yellow square (object): 0, ...`); with a
+    `lookup` style, object and count checks first say what the image shows of the caption's shape:
+    "sees" (`yellow square (object): sees red square so 0`) or "colours", the colours of that shape's
+    objects beside the asked one (`yellow square (object): colours red, asked yellow: 0`)."""
     if not lookup:
         return ", ".join(f"{n} ({t}): {v}" for n, t, v in elements)
     objects = iter(caption_objects(cap))  # the object checks name them in this order
     parts = []
     for name, kind, value in elements:
         if kind == "object":
-            _, shape = next(objects)
-            parts.append(f"{name} ({kind}): sees {sees(spec, shape)} so {value}")
+            colour, shape = next(objects)
+            if lookup == "colours":
+                found = " and ".join(o.split(" ")[0] for o in sees(spec, shape).split(" and "))
+                parts.append(f"{name} ({kind}): colours {found}, asked {colour}: {value}")
+            else:
+                parts.append(f"{name} ({kind}): sees {sees(spec, shape)} so {value}")
         elif kind == "count":
             n_shape = sum(o.shape == cap.a[1] for o in spec.objects)
             count = COUNT_WORDS.get(n_shape, str(n_shape)) if n_shape else "none"
@@ -1265,7 +1274,13 @@ def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: bool)
     return ", ".join(parts)
 
 
-def lookup_drill(example: PairExample) -> tuple[str, str]:
+def lookup_style(describe: str) -> str:
+    """The element-check lookup of a describe style: "" (none), "sees" or "colours"."""
+    style = check_describe(describe)
+    return "colours" if style == "colours" else "sees" if style.startswith("lookup") else ""
+
+
+def lookup_drill(example: PairExample, lookup: str = "sees") -> tuple[str, str]:
     """A text-only exercise of the `lookup` checks of an image-generation pair: (prompt, answer).
 
     The prompt gives each image's description as text and the caption; the answer is the pair target's
@@ -1280,7 +1295,7 @@ def lookup_drill(example: PairExample) -> tuple[str, str]:
     lines = []
     for k, (c, details) in enumerate(zip(images, (example.details_a, example.details_b)), 1):
         elements = [e for e in details["elements"] if e[1] != "relation"]
-        lines.append(f"Image {k}: shows {describe_image(c)}; {_element_checks(cap, c, elements, True)}.")
+        lines.append(f"Image {k}: shows {describe_image(c)}; {_element_checks(cap, c, elements, lookup)}.")
     return prompt, "\n".join(lines)
 
 
@@ -1295,7 +1310,7 @@ def _candidate_summary(
     """One candidate's line of a pair explanation; `describe` is the image style (no VIDEOS_SUFFIX)."""
     word = task.media_word
     if task == Task.IMAGE_GEN:
-        elements = _element_checks(prompt, candidate, details["elements"], describe.startswith("lookup"))
+        elements = _element_checks(prompt, candidate, details["elements"], lookup_style(describe))
         quality = quality_word(candidate)
         shows = f"shows {describe_image(candidate)}; " if describe else ""
         return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
@@ -1356,8 +1371,9 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
             if describe == "lookup":
                 looked = "".join(f"{' '.join(o)}: sees {sees(c, o[1])}.\n" for o in caption_objects(prompt))
                 quality = looked + quality
-            elif describe == "lookup-checks":
-                quality = f"{_element_checks(prompt, c, example.details['elements'], True)}.\n{quality}"
+            elif describe in ("lookup-checks", "colours"):
+                checks = _element_checks(prompt, c, example.details["elements"], lookup_style(describe))
+                quality = f"{checks}.\n{quality}"
             return f"Image shows: {describe_image(c)}.\n{quality}" if describe else quality
         if task.is_generation:
             return ""

@@ -100,7 +100,8 @@ class ShapesTrainingConfig:
     balanced_checks: bool = False
     # "shows": targets of the image tasks first say what each image shows (shapes.describe_image), then
     # check; "lookup": each object check also first says what the image shows of its shape (shapes.sees);
-    # "lookup-checks": point answers write those checks too. A "+videos" suffix also describes videos
+    # "lookup-checks": point answers write those checks too; "colours": as lookup-checks, with the
+    # shape's colours beside the asked colour in each object check. A "+videos" suffix also describes videos
     # (shapes.describe_video) and checks video-generation captions beside it (shapes.DESCRIBE_STYLES).
     describe: str = ""
     # Text-only lookup exercises (shapes.lookup_drill) added after every cycle of the 8 task-mode rows;
@@ -223,7 +224,7 @@ def _stream_rows(
     warmup_cycles: int = 0,
 ):
     from unireward.data.records import shapes_labels, target_text
-    from unireward.data.shapes import ShapesWorld, lookup_drill
+    from unireward.data.shapes import ShapesWorld, lookup_drill, lookup_style
     from unireward.protocols import get_protocol
     from unireward.train.sft import sft_row
 
@@ -231,6 +232,7 @@ def _stream_rows(
     proto = get_protocol(protocol)
     kinds = [(Task.parse(t), mode) for t in tasks.split(",") for mode in ("pair", "point")]
     check_drills(describe, lookup_drills, warmup_lookup_drills, warmup_cycles)
+    lookup = lookup_style(describe)
     drills = ShapesWorld(seed + DRILL_SEED_OFFSET, image_size, num_frames, balanced_checks=balanced_checks)
     for i in itertools.count():
         task, mode = kinds[i % len(kinds)]
@@ -240,7 +242,8 @@ def _stream_rows(
         if (i + 1) % len(kinds) == 0:
             cycle = i // len(kinds)
             for k in range(warmup_lookup_drills if cycle < warmup_cycles else lookup_drills):
-                yield drill_row(f"drill-{i}-{k}", *lookup_drill(drills.pair_example(Task.IMAGE_GEN, split)))
+                drill = lookup_drill(drills.pair_example(Task.IMAGE_GEN, split), lookup)
+                yield drill_row(f"drill-{i}-{k}", *drill)
 
 
 def check_drills(describe: str, lookup_drills: int, warmup_lookup_drills: int, warmup_cycles: int) -> None:
@@ -248,7 +251,9 @@ def check_drills(describe: str, lookup_drills: int, warmup_lookup_drills: int, w
     numbers."""
     if min(lookup_drills, warmup_lookup_drills, warmup_cycles) < 0:
         raise ValueError("lookup drill counts and warmup_cycles must be >= 0")
-    if (lookup_drills or warmup_lookup_drills) and not describe.startswith("lookup"):
+    from unireward.data.shapes import lookup_style
+
+    if (lookup_drills or warmup_lookup_drills) and not lookup_style(describe):
         raise ValueError(f"lookup drills exercise the lookup checks; set describe='lookup', not {describe!r}")
     if bool(warmup_lookup_drills) != bool(warmup_cycles):
         raise ValueError("a drill warm-up needs both warmup_lookup_drills and warmup_cycles (or neither)")
