@@ -407,6 +407,21 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
         "none",
         "other_shape",
     ]
+    colours = collections.Counter()  # judges trained with describe="colours" write colours, not objects
+    for _ in range(40):
+        ex = world.pair_example("image_gen")
+        cap, c = ex.spec["prompt"], ex.spec["b"]
+        text = explanation("image_gen", ex, describe="colours").splitlines()[1]
+        truth = [sees(c, shape) for _, shape in caption_objects(cap)]
+        image_gen_checks.tally(
+            colours, ex.details_b["elements"], quality_word(c), text, describe_image(c), truth
+        )
+    by_colour = image_gen_checks.summary(colours)
+    assert by_colour["lookups"]["exact"] == by_colour["lookups"]["true"] >= 40
+    assert by_colour["object"]["balanced_accuracy"] == 1.0 and by_colour["object"]["not_written"] == 0
+    assert image_gen_checks.written_lookups("red crosses (object): colours blue and red, asked red: 1") == [
+        "blue cross and red cross"
+    ]
     looked_up = "red crosses (object): sees red cross and blue cross so 1, two (count): sees none so 0, "
     assert image_gen_checks.written_checks(looked_up) == {"red crosses": ("object", 1), "two": ("count", 0)}
 

@@ -548,3 +548,45 @@ def test_describe_videos_says_what_each_video_shows_and_checks_the_caption_besid
         "image_gen", image, describe="lookup"
     )
     assert explanation("video_gen", pair, describe="lookup") == explanation("video_gen", pair)
+
+
+def test_colours_style_writes_the_shapes_colours_beside_the_asked_colour():
+    from unireward.data.shapes import explanation, image_elements, lookup_drill, lookup_style
+
+    relation = Caption("relation", ("yellow", "square"), "left of", ("blue", "circle"))
+    two_squares = ImageSpec((Obj("red", "square", 0.2, 0.5), Obj("yellow", "square", 0.8, 0.5)))
+    empty = ImageSpec(())
+    pair = PairExample(
+        None,
+        "A",
+        (2.0, 1.0),
+        {"elements": image_elements(relation, two_squares)},
+        {"elements": image_elements(relation, empty)},
+        {"prompt": relation, "a": two_squares, "b": empty},
+    )
+    assert explanation("image_gen", pair, describe="colours").splitlines() == [
+        "Image 1: shows red square, yellow square; yellow square (object): colours red and yellow, "
+        "asked yellow: 1, blue circle (object): colours none, asked blue: 0, left of (relation): 0, "
+        "quality: clean, score 2.",
+        "Image 2: shows nothing; yellow square (object): colours none, asked yellow: 0, "
+        "blue circle (object): colours none, asked blue: 0, left of (relation): 0, quality: clean, score 1.",
+    ]
+    assert [lookup_style(d) for d in ("", "shows", "lookup", "lookup-checks+videos", "colours")] == [
+        "",
+        "",
+        "sees",
+        "sees",
+        "colours",
+    ]
+    world = ShapesWorld(9, balanced_checks=True)
+    followed = collections.Counter()
+    for _ in range(80):  # every 0/1 is membership of the asked colour in the listed ones
+        ex = world.pair_example("image_gen")
+        text = explanation("image_gen", ex, describe="colours") + "\n" + lookup_drill(ex, "colours")[1]
+        for listed, asked, value in re.findall(r"colours ([a-z ]+?), asked ([a-z]+): ([01])", text):
+            assert int(value) == (asked in listed.split(" and "))
+            followed[value] += 1
+        point = world.point_example("image_gen")
+        lines = explanation("image_gen", point, describe="colours").splitlines()
+        assert ", asked " in lines[1] and lines[2].startswith("Quality: ")
+    assert followed["0"] > 30 and followed["1"] > 30
