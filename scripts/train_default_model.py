@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> None:
         "--lookup-drills",
         type=int,
         default=0,
-        help="with --describe lookup(-checks): N text-only rows after every 8 task rows that give the "
-        "images' descriptions as text and train only the lookups and checks (cheap; default %(default)s)",
+        help="with --describe lookup, lookup-checks or colours: N text-only rows after every 8 task rows "
+        "that give the images' descriptions as text and train only the lookups and checks (cheap; default "
+        "%(default)s)",
     )
     parser.add_argument(
         "--drill-warmup",
@@ -240,8 +241,9 @@ def data_description(meta: dict, args) -> str:
     if meta.get("balanced_checks"):
         data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
     if meta.get("describe"):
-        data += "; image-task targets first say what each image shows"
         style = meta["describe"].removesuffix(VIDEOS_SUFFIX)
+        if style:
+            data += "; image-task targets first say what each image shows"
         if style.startswith("lookup"):
             data += ", and each caption object's check what the image shows of its shape"
         if style == "colours":

@@ -182,6 +182,8 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     assert "3 text-only lookup drills after every 8 task rows" in plain and "point answers" not in plain
     videos = module.data_description({"describe": "lookup-checks+videos"}, fresh)
     assert "(point answers too)" in videos and "what each video shows" in videos
+    only_videos = module.data_description({"describe": "+videos"}, fresh)
+    assert "each video shows" in only_videos and "each image shows" not in only_videos
 
 
 def test_stage1_is_reused_only_for_the_same_recipe(tmp_path):
