@@ -1244,8 +1244,12 @@ def sees(spec: ImageSpec, shape: str) -> str:
     the caption's shape is a one-token key, and the check that follows compares two nearby colour words,
     where a bare check asks a small model to find a colour-and-shape bigram in a line of text.
     """
-    objs = sorted((o for o in spec.objects if o.shape == shape), key=lambda o: (o.x, o.y))
-    return " and ".join(f"{o.colour} {o.shape}" for o in objs) or "none"
+    return " and ".join(f"{o.colour} {o.shape}" for o in _of_shape(spec, shape)) or "none"
+
+
+def _of_shape(spec: ImageSpec, shape: str) -> list[Obj]:
+    """The image's objects of one shape, left to right (what `sees` and the `colours` checks list)."""
+    return sorted((o for o in spec.objects if o.shape == shape), key=lambda o: (o.x, o.y))
 
 
 def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: str) -> str:
@@ -1261,7 +1265,7 @@ def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: str) 
         if kind == "object":
             colour, shape = next(objects)
             if lookup == "colours":
-                found = " and ".join(o.split(" ")[0] for o in sees(spec, shape).split(" and "))
+                found = " and ".join(o.colour for o in _of_shape(spec, shape)) or "none"
                 parts.append(f"{name} ({kind}): colours {found}, asked {colour}: {value}")
             else:
                 parts.append(f"{name} ({kind}): sees {sees(spec, shape)} so {value}")
@@ -1305,9 +1309,18 @@ def quality_word(spec: ImageSpec) -> str:
 
 
 def _candidate_summary(
-    task: Task, k: int, candidate: Any, score: float, details: dict, prompt: Any, describe: str = ""
+    task: Task,
+    k: int,
+    candidate: Any,
+    score: float,
+    details: dict,
+    prompt: Any,
+    describe: str = "",
+    videos: bool = False,
 ) -> str:
-    """One candidate's line of a pair explanation; `describe` is the image style (no VIDEOS_SUFFIX)."""
+    """One candidate's line of a pair explanation; `describe` is the image style (no VIDEOS_SUFFIX), and
+    with `videos` a video-generation line first says what the video shows and checks the caption beside
+    it (`describe_video`, `video_alignment_checks`)."""
     word = task.media_word
     if task == Task.IMAGE_GEN:
         elements = _element_checks(prompt, candidate, details["elements"], lookup_style(describe))
@@ -1316,18 +1329,13 @@ def _candidate_summary(
         return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
     if task == Task.VIDEO_GEN:
         dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
-        return f"{word} {k}: {dims}, score {score:g}."
+        looked = (
+            f"shows {describe_video(candidate)}; {video_alignment_checks(prompt, candidate)}; "
+            if videos
+            else ""
+        )
+        return f"{word} {k}: {looked}{dims}, score {score:g}."
     return f"{word} {k}: {answer_checks(prompt, candidate)}, score: {score:g}."
-
-
-def _video_gen_summary(
-    k: int, candidate: VideoSpec, score: float, details: dict, prompt: VideoCaption
-) -> str:
-    """A video-generation pair line that first says what the video shows and checks it against the
-    caption (`describe_video`, `video_alignment_checks`), then rates."""
-    dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
-    looked = f"shows {describe_video(candidate)}; {video_alignment_checks(prompt, candidate)}"
-    return f"Video {k}: {looked}; {dims}, score {score:g}."
 
 
 def explanation(task: Task | str, example: PairExample | PointExample, describe: str = "") -> str:
@@ -1353,17 +1361,9 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
         shows = f"Image shows: {describe_image(prompt.media)}.\n"
     if videos and task == Task.VIDEO_UND:
         shows = f"Video shows: {describe_video(prompt.media)}.\n"
-    if videos and task == Task.VIDEO_GEN:
-        if isinstance(example, PointExample):
-            c = example.spec["candidate"]
-            return f"Video shows: {describe_video(c)}.\nCaption: {video_alignment_checks(prompt, c)}."
-        return "\n".join(
-            _video_gen_summary(k, example.spec[side], score, details, prompt)
-            for k, side, score, details in (
-                (1, "a", example.scores[0], example.details_a),
-                (2, "b", example.scores[1], example.details_b),
-            )
-        )
+    if videos and task == Task.VIDEO_GEN and isinstance(example, PointExample):
+        c = example.spec["candidate"]
+        return f"Video shows: {describe_video(c)}.\nCaption: {video_alignment_checks(prompt, c)}."
     if isinstance(example, PointExample):
         if task == Task.IMAGE_GEN:
             c = example.spec["candidate"]
@@ -1384,5 +1384,7 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
         (1, "a", example.scores[0], example.details_a),
         (2, "b", example.scores[1], example.details_b),
     ):
-        parts.append(_candidate_summary(task, k, example.spec[side], score, details, prompt, describe))
+        parts.append(
+            _candidate_summary(task, k, example.spec[side], score, details, prompt, describe, videos)
+        )
     return "\n".join(parts)
