@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 import time
@@ -21,3 +22,10 @@ def result_header(script: str, argv: list[str] | None, judge: Any, start: float,
         "seconds": round(time.perf_counter() - start, 2),
         "platform": platform.platform(),
     }
+
+
+def write_result(out: Path, result: dict) -> None:
+    """Write `result` as indented JSON to `out` (making its folder) and say where."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"-> {out}")

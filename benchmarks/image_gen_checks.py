@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import re
 import time
 from pathlib import Path
 
-from _results import result_header
+from _results import result_header, write_result
 
 from unireward.data.shapes import PLURALS
 
@@ -222,9 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
             follows = ", ".join(f"{k} {v['followed']}/{v['n']}" for k, v in lk["check_follows"].items())
             print(f"{mode:<6} lookups exact {lk['exact']}/{lk['true']} ({lk['written']} written)")
             print(f"{mode:<6} the check follows its own lookup when that: {follows}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"-> {args.out}")
+    write_result(args.out, result)
     return result
 
 

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import re
 import time
 from pathlib import Path
 
-from _results import result_header
+from _results import result_header, write_result
 
 from unireward.protocols.v1 import VIDEO_DIMENSIONS
 
@@ -261,9 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
                     f"right/wrong follows "
                     f"{s['verdict_follows_own_claim_and_truth']}  unparsed {s['check_unparsed']}"
                 )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"-> {args.out}")
+    write_result(args.out, out)
     return out
 
 

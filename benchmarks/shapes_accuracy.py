@@ -17,11 +17,10 @@ runs both.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from _results import result_header
+from _results import result_header, write_result
 
 from unireward.bench.loaders import BENCH_FRAME_POLICY
 from unireward.bench.runner import shapes_report
@@ -84,9 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         rho = "n/a" if sp.get("value") is None else f"{sp['value']:.3f}"
         print(f"{task:<10} {pct(wo):>14} {pct(wt):>13} {wt.get('epsilon', float('nan')):>7.3f} {rho:>9}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"-> {args.out}")
+    write_result(args.out, result)
     return result
 
 

@@ -41,6 +41,17 @@ from unireward.judge import Judge, JudgeConfig, load_judge
 QUIET = {"progress": False, "echo": False}
 
 
+def _benchmark(name: str):
+    """A script of `benchmarks/` imported as a module (they import `_results` from their own folder)."""
+    import importlib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
 def _text(prepared) -> str:
     parts = []
     for m in prepared.messages:
@@ -300,11 +311,7 @@ def test_cli_bench_shapes_equals_shapes_accuracy_script(tiny_model_dir, tmp_path
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["evaluated"] == 24 and (out / "calibration.png").exists()
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        import shapes_accuracy
-    finally:
-        sys.path.pop(0)
+    shapes_accuracy = _benchmark("shapes_accuracy")
     script = shapes_accuracy.main(
         ["--model", model, "--n", "3", "--seed", "1", "--out", str(tmp_path / "s.json")]
     )
@@ -348,11 +355,7 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     from unireward.protocols import get_protocol
     from unireward.train.shapes import PROTOCOL
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        import image_gen_checks
-    finally:
-        sys.path.pop(0)
+    image_gen_checks = _benchmark("image_gen_checks")
     proto, world = get_protocol(PROTOCOL), ShapesWorld(2)
     oracle_counts, blind_counts = collections.Counter(), collections.Counter()
     for _ in range(60):
@@ -435,11 +438,7 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
     from unireward.protocols import get_protocol
     from unireward.train.shapes import PROTOCOL
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        import reasoning_checks as rc
-    finally:
-        sys.path.pop(0)
+    rc = _benchmark("reasoning_checks")
     proto, world = get_protocol(PROTOCOL), ShapesWorld(3)
     video, flat = collections.Counter(), collections.Counter()
     for _ in range(40):

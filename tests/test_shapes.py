@@ -149,8 +149,16 @@ def test_describe_says_what_each_image_shows_left_to_right_before_the_checks():
     assert explanation("video_und", video, describe="shows") == explanation("video_und", video)
 
 
+def _image_gen_pair(caption: Caption, a: ImageSpec, b: ImageSpec, scores: tuple[float, float]) -> PairExample:
+    """A hand-made image-generation pair with the oracle's elements (A labelled better)."""
+    from unireward.data.shapes import image_elements
+
+    elements = ({"elements": image_elements(caption, image)} for image in (a, b))
+    return PairExample(None, "A", scores, *elements, {"prompt": caption, "a": a, "b": b})
+
+
 def test_lookup_writes_the_objects_of_each_caption_shape_before_the_check():
-    from unireward.data.shapes import COUNT_WORDS, check_describe, explanation, image_elements, sees
+    from unireward.data.shapes import COUNT_WORDS, check_describe, explanation, sees
 
     objs = (Obj("red", "square", 0.7, 0.3), Obj("yellow", "square", 0.2, 0.8), Obj("red", "cross", 0.5, 0.5))
     assert sees(ImageSpec(objs), "square") == "yellow square and red square"  # left to right
@@ -160,14 +168,7 @@ def test_lookup_writes_the_objects_of_each_caption_shape_before_the_check():
     relation = Caption("relation", ("yellow", "square"), "left of", ("blue", "circle"))
     shows_both = ImageSpec((Obj("yellow", "square", 0.2, 0.5), Obj("blue", "circle", 0.8, 0.5)))
     wrong_colour = ImageSpec((Obj("red", "square", 0.2, 0.5),))
-    pair = PairExample(
-        None,
-        "A",
-        (5.0, 1.0),
-        {"elements": image_elements(relation, shows_both)},
-        {"elements": image_elements(relation, wrong_colour)},
-        {"prompt": relation, "a": shows_both, "b": wrong_colour},
-    )
+    pair = _image_gen_pair(relation, shows_both, wrong_colour, (5.0, 1.0))
     assert explanation("image_gen", pair, describe="lookup").splitlines() == [
         "Image 1: shows yellow square, blue circle; yellow square (object): sees yellow square so 1, "
         "blue circle (object): sees blue circle so 1, left of (relation): 1, quality: clean, score 5.",
@@ -551,19 +552,12 @@ def test_describe_videos_says_what_each_video_shows_and_checks_the_caption_besid
 
 
 def test_colours_style_writes_the_shapes_colours_beside_the_asked_colour():
-    from unireward.data.shapes import explanation, image_elements, lookup_drill, lookup_style
+    from unireward.data.shapes import explanation, lookup_drill, lookup_style
 
     relation = Caption("relation", ("yellow", "square"), "left of", ("blue", "circle"))
     two_squares = ImageSpec((Obj("red", "square", 0.2, 0.5), Obj("yellow", "square", 0.8, 0.5)))
     empty = ImageSpec(())
-    pair = PairExample(
-        None,
-        "A",
-        (2.0, 1.0),
-        {"elements": image_elements(relation, two_squares)},
-        {"elements": image_elements(relation, empty)},
-        {"prompt": relation, "a": two_squares, "b": empty},
-    )
+    pair = _image_gen_pair(relation, two_squares, empty, (2.0, 1.0))
     assert explanation("image_gen", pair, describe="colours").splitlines() == [
         "Image 1: shows red square, yellow square; yellow square (object): colours red and yellow, "
         "asked yellow: 1, blue circle (object): colours none, asked blue: 0, left of (relation): 0, "
