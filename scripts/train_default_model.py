@@ -102,6 +102,13 @@ def main(argv: list[str] | None = None) -> None:
         "task rows, then --lookup-drills (e.g. 24:1000, about 4,000 steps at batch 8)",
     )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
+    parser.add_argument(
+        "--lr-decay-share",
+        type=float,
+        default=d.lr_decay_share,
+        help="the SFT learning rate falls linearly to a tenth over this last share of the --minutes budget "
+        "(default %(default)s); the comparison steps are learnt late, in that tail (research log session 10)",
+    )
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--threads", type=int, default=d.threads)
     parser.add_argument("--seed", type=int, default=d.seed)
@@ -124,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError:
             parser.error(f"--drill-warmup takes DRILLS:CYCLES, two whole numbers, got {args.drill_warmup!r}")
 
+    if not 0 <= args.lr_decay_share <= 1:
+        parser.error(f"--lr-decay-share is a share of the budget in [0, 1], got {args.lr_decay_share}")
     config = ShapesTrainingConfig(
         work_dir=str(args.work),
         records_per_task_mode=args.n,
@@ -131,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         eval_every=args.eval_every,
         eval_n=args.eval_n,
         learning_rate=args.lr,
+        lr_decay_share=args.lr_decay_share,
         vision_minutes=args.vision_minutes,
         batch_size=args.batch_size,
         threads=args.threads,
@@ -216,7 +226,7 @@ answers only: it is a demonstration and test model, not a general reward model.
      end: {vision_line}{reused}
   2. protocol SFT with TRL ({tower}): {meta.get("steps")} steps of batch {args.batch_size},
      {data} of the train split, the oracle's reasoning before each verdict or score, learning rate
-     {args.lr} (falling to a tenth over the last quarter of the budget)
+     {args.lr} (falling to a tenth over the last {100 * args.lr_decay_share:g}% of the budget)
 - accuracy on the held-out test split at the last in-training evaluation ({args.eval_n} pairs and
   points per task, so about ±0.12; `benchmarks/shapes_accuracy.py` measures it on more items and writes
   `benchmarks/results/shapes_accuracy.json`):
@@ -236,8 +246,11 @@ def data_description(meta: dict, args) -> str:
     data = (
         f"{args.n} fixed records per task and mode"
         if args.n
-        else f"fresh draws ({meta.get('steps', 0) * args.batch_size:,} examples, none repeated)"
+        else f"fresh draws ({meta.get('steps', 0) * args.batch_size:,} rows, none repeated)"
     )
+    if not args.n and meta.get("lookup_drills") and not meta.get("drill_warmup"):
+        d = meta["lookup_drills"]
+        data = data.replace(" rows,", f" rows, of which {d} in {8 + d} text-only drills;")
     if meta.get("balanced_checks"):
         data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
     if meta.get("describe"):

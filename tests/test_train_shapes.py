@@ -160,10 +160,11 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "assets"
-    args = argparse.Namespace(out=out, n=2, lr=1e-3, batch_size=2, eval_n=1)
+    args = argparse.Namespace(out=out, n=2, lr=1e-3, lr_decay_share=0.5, batch_size=2, eval_n=1)
     module.write_assets(result, args)
     card = (out / "README.md").read_text()
     assert "| image_gen |" in card and "![learning curve](learning_curve.png)" in card
+    assert "falling to a tenth over the last 50% of the budget" in card
     assert (out / "learning_curve.png").stat().st_size > 1000
     assert len((out / "learning_curve.jsonl").read_text().splitlines()) == 2
     meta = json.loads((out / "unireward.json").read_text())
@@ -176,10 +177,11 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
         "drill_warmup": {"lookup_drills": 24, "cycles": 1000},
     }
     line = module.data_description({**warm, "steps": 10}, fresh)
-    assert line.startswith("fresh draws (80 examples") and "(point answers too)" in line
+    assert line.startswith("fresh draws (80 rows, none") and "(point answers too)" in line
     assert "24 text-only lookup drills after each of the first 1,000 cycles of 8 task rows, then 3" in line
     plain = module.data_description({"describe": "lookup", "lookup_drills": 3}, fresh)
     assert "3 text-only lookup drills after every 8 task rows" in plain and "point answers" not in plain
+    assert plain.startswith("fresh draws (0 rows, of which 3 in 11 text-only drills; none repeated)")
     videos = module.data_description({"describe": "lookup-checks+videos"}, fresh)
     assert "(point answers too)" in videos and "what each video shows" in videos
     only_videos = module.data_description({"describe": "+videos"}, fresh)
