@@ -19,6 +19,7 @@ import re
 import time
 from pathlib import Path
 
+from _descriptions import objects_line, objects_summary, tally_objects
 from _results import result_header, write_result
 
 from unireward.data.shapes import PLURALS
@@ -108,6 +109,7 @@ def tally(
         said_objects = collections.Counter(said.split(", "))
         counts["objects_true"] += sum(true_objects.values())
         counts["objects_named"] += sum((true_objects & said_objects).values())
+        tally_objects(counts, description, said)
     said_lookups = written_lookups(text)
     if lookups is not None and said_lookups:
         counts["lookups_written"] += len(said_lookups)
@@ -136,6 +138,7 @@ def summary(counts: collections.Counter) -> dict:
             "exact": counts["description_exact"],
             "objects_named": counts["objects_named"],
             "objects_true": counts["objects_true"],
+            **objects_summary(counts),
         }
     if counts["lookups_written"]:
         out["lookups"] = {k: counts[f"lookups_{k}"] for k in ("written", "true", "exact")}
@@ -217,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{mode:<6} description exact {d['exact']}/{d['written']}, "
                 f"objects named {d['objects_named']}/{d['objects_true']}"
             )
+            print(f"{mode:<6} {objects_line(d)}")
         if lk := s.get("lookups"):
             follows = ", ".join(f"{k} {v['followed']}/{v['n']}" for k, v in lk["check_follows"].items())
             print(f"{mode:<6} lookups exact {lk['exact']}/{lk['true']} ({lk['written']} written)")

@@ -26,6 +26,7 @@ import re
 import time
 from pathlib import Path
 
+from _descriptions import objects_line, objects_summary, tally_objects
 from _results import result_header, write_result
 
 from unireward.protocols.v1 import VIDEO_DIMENSIONS
@@ -99,6 +100,7 @@ def tally_description(counts: collections.Counter, true_description: str, text: 
     if found:
         counts["described"] += 1
         counts["description_exact"] += found.group(1).strip() == true_description
+        tally_objects(counts, true_description, found.group(1))
 
 
 def tally_correct_answer(counts: collections.Counter, true_answer: str, text: str) -> None:
@@ -125,7 +127,7 @@ def video_summary(counts: collections.Counter) -> dict:
             "not_written": counts[f"{name}/not_written"],
         }
     out["score_follows_own_ratings"] = {"n": counts["score_written"], "followed": counts["score_follows"]}
-    out["description"] = {"written": counts["described"], "exact": counts["description_exact"]}
+    out["description"] = _description(counts)
     out["caption_checks"] = {
         name: {k: counts[f"asked/{name}/{k}"] for k in ("n", "seen_right", "follows", "not_written")}
         for name in ("colour", "shape", "direction", "speed")
@@ -134,9 +136,13 @@ def video_summary(counts: collections.Counter) -> dict:
     return out
 
 
+def _description(counts: collections.Counter) -> dict:
+    return {"written": counts["described"], "exact": counts["description_exact"], **objects_summary(counts)}
+
+
 def answer_summary(counts: collections.Counter) -> dict:
     return {
-        "description": {"written": counts["described"], "exact": counts["description_exact"]},
+        "description": _description(counts),
         "correct_answer": {"n": counts["correct_answer_n"], "exact": counts["correct_answer_exact"]},
         "answers": counts["answers"],
         "check_exact": counts["check_exact"],
@@ -244,7 +250,8 @@ def main(argv: list[str] | None = None) -> dict:
                 f = s["score_follows_own_ratings"]
                 print(f"{task} {mode:<5} exact/balanced  {cells}  score follows {f['followed']}/{f['n']}")
                 if (d := s["description"])["written"]:
-                    print(f"{task} {mode:<5} description exact {d['exact']}/{d['written']}")
+                    exact = f"{d['exact']}/{d['written']}"
+                    print(f"{task} {mode:<5} description exact {exact}; {objects_line(d)}")
                 for name, c in s["caption_checks"].items():
                     print(
                         f"{task} {mode:<5} caption {name}: seen right {c['seen_right']}/{c['n']}, "
@@ -253,7 +260,8 @@ def main(argv: list[str] | None = None) -> dict:
             else:
                 ca, d = s["correct_answer"], s["description"]
                 if d["written"]:
-                    print(f"{task} {mode:<5} description exact {d['exact']}/{d['written']}")
+                    exact = f"{d['exact']}/{d['written']}"
+                    print(f"{task} {mode:<5} description exact {exact}; {objects_line(d)}")
                 print(
                     f"{task} {mode:<5} correct answer {ca['exact']}/{ca['n']}  "
                     f"checks exact {s['check_exact']}/{s['answers']}  truth right {s['truth_right']}  "

@@ -429,6 +429,25 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     assert image_gen_checks.written_checks(looked_up) == {"red crosses": ("object", 1), "two": ("count", 0)}
 
 
+def test_description_objects_count_held_out_pairs_named_with_another_shape():
+    import collections
+
+    descriptions = _benchmark("_descriptions")
+    counts = collections.Counter()
+    descriptions.tally_objects(counts, "yellow circle, red square", "yellow square, red square")
+    descriptions.tally_objects(  # a video's `becomes blue circle` is a change, not an object
+        counts,
+        "purple square moving left slowly, becomes blue circle; then red cross static",
+        "purple square moving left slowly, becomes blue circle",
+    )
+    summary = descriptions.objects_summary(counts)
+    assert summary["held_out"] == {"objects": 3, "right": 1, "colour_right_other_shape": 1}
+    assert summary["seen"] == {"objects": 1, "right": 1, "colour_right_other_shape": 0}
+    assert descriptions.objects_line(summary) == (
+        "held-out objects right 1/3 (colour right, other shape 1), seen 1/1 (0)"
+    )
+
+
 def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_step():
     import collections
     import re
@@ -480,7 +499,8 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
         wrong = video_alignment_checks(point.spec["prompt"], ex.spec["b"])  # another video's checks
         rc.tally_video(described, point.details["dimensions"], text.replace("colour ", "colour x", 1), wrong)
     s = rc.video_summary(described)
-    assert s["description"] == {"written": 60, "exact": 60}
+    d = s["description"]
+    assert (d["written"], d["exact"]) == (60, 60) and d["seen"]["right"] == d["seen"]["objects"] >= 60
     colour, shape = s["caption_checks"]["colour"], s["caption_checks"]["shape"]
     assert colour["n"] == shape["n"] == 60 and shape["follows"] == 60 and colour["follows"] < 60
     assert 30 <= shape["seen_right"] < 60  # the points were checked against another video's truth
@@ -502,7 +522,9 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
                 line = rc._check_part(rc._lines(text, "Answer")[k])
                 rc.tally_answer(und, answer_checks(ex.spec["prompt"], ex.spec[side]), line)
     s = rc.answer_summary(und)
-    assert s["correct_answer"] == {"n": 60, "exact": 60} and s["description"] == {"written": 60, "exact": 60}
+    d = s["description"]
+    assert s["correct_answer"] == {"n": 60, "exact": 60} and (d["written"], d["exact"]) == (60, 60)
+    assert d["seen"]["right"] == d["seen"]["objects"] >= 60
     assert (
         s["check_exact"]
         == s["truth_right"]
@@ -514,8 +536,9 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
     rc.tally_answer(wrong, "claim left, truth down: wrong", "claim left, truth left: wrong")
     rc.tally_answer(wrong, "hedged red or blue, truth red: right", "hedged red or blue, truth red: right.")
     rc.tally_answer(wrong, "claim two, truth two: right", "the answer is fine")
+    none = {"objects": 0, "right": 0, "colour_right_other_shape": 0}
     assert rc.answer_summary(wrong) == {
-        "description": {"written": 0, "exact": 0},
+        "description": {"written": 0, "exact": 0, "held_out": none, "seen": none},
         "correct_answer": {"n": 0, "exact": 0},
         "answers": 3,
         "check_exact": 1,

@@ -1,0 +1,48 @@
+"""How a judge names the objects of held-out colour×shape pairs in its descriptions, beside seen pairs."""
+
+from __future__ import annotations
+
+import collections
+import re
+
+from unireward.data.shapes import COLOURS, HELD_OUT, SHAPES
+
+# A colour and shape named together; `becomes blue square` (a video's change) is not a new object.
+_OBJECT = re.compile(rf"(?<!becomes )\b({'|'.join(COLOURS)}) ({'|'.join(SHAPES)})\b")
+
+
+def tally_objects(counts: collections.Counter, true_description: str, said_description: str) -> None:
+    """Position by position, each true object: named right, or named with its colour and another shape.
+
+    On held-out pairs the second case is the language model's colour→shape prior from training
+    (`purple square` written `purple circle`) overruling what the vision tower read (research log,
+    session 10); seen pairs are counted alike for comparison."""
+    said = _OBJECT.findall(said_description)
+    for i, (colour, shape) in enumerate(_OBJECT.findall(true_description)):
+        kind = "held_out" if (colour, shape) in HELD_OUT else "seen"
+        got = said[i] if i < len(said) else None
+        counts[f"{kind}_objects"] += 1
+        counts[f"{kind}_right"] += got == (colour, shape)
+        counts[f"{kind}_other_shape"] += got is not None and got[0] == colour and got[1] != shape
+
+
+def objects_summary(counts: collections.Counter) -> dict:
+    """`held_out` and `seen`: objects, named right, and named with their colour but another shape."""
+    return {
+        kind: {
+            "objects": counts[f"{kind}_objects"],
+            "right": counts[f"{kind}_right"],
+            "colour_right_other_shape": counts[f"{kind}_other_shape"],
+        }
+        for kind in ("held_out", "seen")
+    }
+
+
+def objects_line(summary: dict) -> str:
+    """One printed line: `held-out objects right 32/110 (colour right, other shape 50), seen 85/111 (3)`."""
+    h, s = summary["held_out"], summary["seen"]
+    other = "colour_right_other_shape"
+    return (
+        f"held-out objects right {h['right']}/{h['objects']} (colour right, other shape {h[other]}), "
+        f"seen {s['right']}/{s['objects']} ({s[other]})"
+    )
