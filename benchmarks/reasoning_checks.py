@@ -140,6 +140,10 @@ def _description(counts: collections.Counter) -> dict:
     return {"written": counts["described"], "exact": counts["description_exact"], **objects_summary(counts)}
 
 
+def _description_line(d: dict) -> str:
+    return f"description exact {d['exact']}/{d['written']}; {objects_line(d)}"
+
+
 def answer_summary(counts: collections.Counter) -> dict:
     return {
         "description": _description(counts),
@@ -250,8 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
                 f = s["score_follows_own_ratings"]
                 print(f"{task} {mode:<5} exact/balanced  {cells}  score follows {f['followed']}/{f['n']}")
                 if (d := s["description"])["written"]:
-                    exact = f"{d['exact']}/{d['written']}"
-                    print(f"{task} {mode:<5} description exact {exact}; {objects_line(d)}")
+                    print(f"{task} {mode:<5} {_description_line(d)}")
                 for name, c in s["caption_checks"].items():
                     print(
                         f"{task} {mode:<5} caption {name}: seen right {c['seen_right']}/{c['n']}, "
@@ -260,8 +263,7 @@ def main(argv: list[str] | None = None) -> dict:
             else:
                 ca, d = s["correct_answer"], s["description"]
                 if d["written"]:
-                    exact = f"{d['exact']}/{d['written']}"
-                    print(f"{task} {mode:<5} description exact {exact}; {objects_line(d)}")
+                    print(f"{task} {mode:<5} {_description_line(d)}")
                 print(
                     f"{task} {mode:<5} correct answer {ca['exact']}/{ca['n']}  "
                     f"checks exact {s['check_exact']}/{s['answers']}  truth right {s['truth_right']}  "

@@ -243,14 +243,14 @@ def data_description(meta: dict, args) -> str:
     """The model card's "Data" line: what the training rows were, from the run's unireward.json."""
     from unireward.data.shapes import VIDEOS_SUFFIX
 
-    data = (
-        f"{args.n} fixed records per task and mode"
-        if args.n
-        else f"fresh draws ({meta.get('steps', 0) * args.batch_size:,} rows, none repeated)"
-    )
-    if not args.n and meta.get("lookup_drills") and not meta.get("drill_warmup"):
-        d = meta["lookup_drills"]
-        data = data.replace(" rows,", f" rows, of which {d} in {8 + d} text-only drills;")
+    if args.n:
+        data = f"{args.n} fixed records per task and mode"
+    else:
+        rows = f"{meta.get('steps', 0) * args.batch_size:,} rows,"
+        if meta.get("lookup_drills") and not meta.get("drill_warmup"):
+            d = meta["lookup_drills"]
+            rows = f"{rows} of which {d} in {8 + d} text-only drills;"
+        data = f"fresh draws ({rows} none repeated)"
     if meta.get("balanced_checks"):
         data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
     if meta.get("describe"):
