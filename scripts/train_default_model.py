@@ -101,6 +101,21 @@ def main(argv: list[str] | None = None) -> None:
         help="a drill-heavy first phase: DRILLS lookup drills after each of the first CYCLES cycles of 8 "
         "task rows, then --lookup-drills (e.g. 24:1000, about 4,000 steps at batch 8)",
     )
+    parser.add_argument(
+        "--drills-over-all-pairs",
+        action="store_true",
+        help="draw the lookup drills' scenes over every colour×shape pair: the held-out pairs' names then "
+        "appear in training text (never in training images or videos), as a real VLM's language model has "
+        "read every combination (the model card says so)",
+    )
+    parser.add_argument(
+        "--name-drills",
+        type=int,
+        default=0,
+        help="N text-only rows after every 8 task rows that name a scene's objects ('purple square, red "
+        "circle'), drawn over every colour×shape pair, so no colour word predicts a shape word (default "
+        "%(default)s; held-out names appear in training text, never in media)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument(
         "--lr-decay-share",
@@ -153,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         lookup_drills=args.lookup_drills,
         warmup_lookup_drills=warmup_drills,
         warmup_cycles=warmup_cycles,
+        drill_split="any" if args.drills_over_all_pairs else "train",
+        name_drills=args.name_drills,
     )
     result = train_on_shapes(config)
     write_assets(result, args)
@@ -247,8 +264,8 @@ def data_description(meta: dict, args) -> str:
         data = f"{args.n} fixed records per task and mode"
     else:
         rows = f"{meta.get('steps', 0) * args.batch_size:,} rows,"
-        if meta.get("lookup_drills") and not meta.get("drill_warmup"):
-            d = meta["lookup_drills"]
+        if (meta.get("lookup_drills") or meta.get("name_drills")) and not meta.get("drill_warmup"):
+            d = meta.get("lookup_drills", 0) + meta.get("name_drills", 0)
             rows = f"{rows} of which {d} in {8 + d} text-only drills;"
         data = f"fresh draws ({rows} none repeated)"
     if meta.get("balanced_checks"):
@@ -273,6 +290,13 @@ def data_description(meta: dict, args) -> str:
             data += f"cycles of 8 task rows, then {meta.get('lookup_drills', 0)} after every cycle"
         elif meta.get("lookup_drills"):
             data += f"; {meta['lookup_drills']} text-only lookup drills after every 8 task rows"
+    if meta.get("name_drills"):
+        data += f"; {meta['name_drills']} text-only naming drills after every 8 task rows"
+    if meta.get("drill_split") == "any" or meta.get("name_drills"):
+        data += (
+            "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "
+            "appear in training text (never in training images or videos)"
+        )
     return data
 
 

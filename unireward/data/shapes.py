@@ -37,8 +37,10 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from unireward.protocols.v1 import VIDEO_DIMENSIONS  # the protocol owns the dimension names
 from unireward.tasks import Mode, Outcome, PairItem, PointItem, Task
 
-Split = Literal["train", "test"]
-SPLITS: tuple[str, ...] = ("train", "test")
+Split = Literal["train", "test", "any"]
+# "any" draws over every colour×shape pair with no held-out rule; only for text-only drills (the names of
+# held-out pairs then appear in training text, never in training media).
+SPLITS: tuple[str, ...] = ("train", "test", "any")
 
 BACKGROUND = (235, 235, 235)
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -622,11 +624,13 @@ class _Draw:
         return [str(c) for c in self.rng.permutation(list(COLOURS))[:n]]
 
     def prompt_ok(self, spec: Any) -> bool:
+        if self.split == "any":
+            return True
         held = bool(combos(spec) & HELD_OUT)
         return held if self.split == "test" else not held
 
     def candidate_ok(self, spec: Any) -> bool:
-        return self.split == "test" or not combos(spec) & HELD_OUT
+        return self.split in ("test", "any") or not combos(spec) & HELD_OUT
 
     def quality(self, kinds: tuple[str, ...] = ("blur", "noise", "artefacts")) -> dict[str, float]:
         if self.chance(0.6):
@@ -1301,6 +1305,20 @@ def lookup_drill(example: PairExample, lookup: str = "sees") -> tuple[str, str]:
         elements = [e for e in details["elements"] if e[1] != "relation"]
         lines.append(f"Image {k}: shows {describe_image(c)}; {_element_checks(cap, c, elements, lookup)}.")
     return prompt, "\n".join(lines)
+
+
+NAME_DRILL_PROMPT = "Name the objects of a scene, left to right."
+
+
+def name_drill(spec: ImageSpec) -> tuple[str, str]:
+    """A text-only naming exercise: (prompt, a scene's description as `describe_image` writes it).
+
+    Drawn over every colour×shape pair (split "any"), these rows give each colour word every shape word
+    after it, as the language model of a real VLM has read every combination; without them the train
+    split's text never pairs a colour with its held-out shape, and that prior overrules the vision tower
+    on held-out media (research log, session 10).
+    """
+    return NAME_DRILL_PROMPT, describe_image(spec)
 
 
 def quality_word(spec: ImageSpec) -> str:

@@ -112,6 +112,12 @@ class ShapesTrainingConfig:
     # dose (research log, session 8), which would cost the image rows the whole run if kept throughout.
     warmup_lookup_drills: int = 0
     warmup_cycles: int = 0
+    # "any": the lookup drills' scenes are drawn over every colour×shape pair, so held-out pairs appear in
+    # training text (never in training media); "train" keeps the drills inside the train split.
+    drill_split: str = "train"
+    # Text-only naming rows (shapes.name_drill, always over every pair) after every cycle: they take away
+    # the colour->shape prior the train split's text teaches (research log, session 10).
+    name_drills: int = 0
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
     threads: int = 1
     num_frames: int = 8
@@ -185,11 +191,15 @@ def shapes_sft_stream(
     lookup_drills: int = 0,
     warmup_lookup_drills: int = 0,
     warmup_cycles: int = 0,
+    drill_split: str = "train",
+    name_drills: int = 0,
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments.
     `lookup_drills` text-only rows (`drill_row`) follow each cycle (`warmup_lookup_drills` in the first
-    `warmup_cycles` cycles), drawn from their own stream so the task rows stay the same."""
+    `warmup_cycles` cycles), drawn from their own stream so the task rows stay the same; their scenes come
+    from `drill_split` ("any": every colour×shape pair). `name_drills` naming rows (`name_drill`, split
+    "any") follow the lookup drills."""
     from datasets import IterableDataset
 
     from unireward.train.sft import sft_features
@@ -206,6 +216,8 @@ def shapes_sft_stream(
         "lookup_drills": lookup_drills,
         "warmup_lookup_drills": warmup_lookup_drills,
         "warmup_cycles": warmup_cycles,
+        "drill_split": drill_split,
+        "name_drills": name_drills,
     }
     return IterableDataset.from_generator(_stream_rows, features=sft_features(), gen_kwargs=kwargs)
 
@@ -222,16 +234,18 @@ def _stream_rows(
     lookup_drills: int,
     warmup_lookup_drills: int = 0,
     warmup_cycles: int = 0,
+    drill_split: str = "train",
+    name_drills: int = 0,
 ):
     from unireward.data.records import shapes_labels, target_text
-    from unireward.data.shapes import ShapesWorld, lookup_drill, lookup_style
+    from unireward.data.shapes import ShapesWorld, lookup_drill, lookup_style, name_drill
     from unireward.protocols import get_protocol
     from unireward.train.sft import sft_row
 
     world = ShapesWorld(seed, image_size, num_frames, balanced_checks=balanced_checks)
     proto = get_protocol(protocol)
     kinds = [(Task.parse(t), mode) for t in tasks.split(",") for mode in ("pair", "point")]
-    check_drills(describe, lookup_drills, warmup_lookup_drills, warmup_cycles)
+    check_drills(describe, lookup_drills, warmup_lookup_drills, warmup_cycles, drill_split, name_drills)
     lookup = lookup_style(describe)
     drills = ShapesWorld(seed + DRILL_SEED_OFFSET, image_size, num_frames, balanced_checks=balanced_checks)
     for i in itertools.count():
@@ -242,15 +256,29 @@ def _stream_rows(
         if (i + 1) % len(kinds) == 0:
             cycle = i // len(kinds)
             for k in range(warmup_lookup_drills if cycle < warmup_cycles else lookup_drills):
-                drill = lookup_drill(drills.pair_example(Task.IMAGE_GEN, split), lookup)
+                drill = lookup_drill(drills.pair_example(Task.IMAGE_GEN, drill_split), lookup)
                 yield drill_row(f"drill-{i}-{k}", *drill)
+            for k in range(name_drills):
+                scene = drills.point_example(Task.IMAGE_GEN, "any").spec["candidate"]
+                yield drill_row(f"name-{i}-{k}", *name_drill(scene))
 
 
-def check_drills(describe: str, lookup_drills: int, warmup_lookup_drills: int, warmup_cycles: int) -> None:
+def check_drills(
+    describe: str,
+    lookup_drills: int,
+    warmup_lookup_drills: int,
+    warmup_cycles: int,
+    drill_split: str = "train",
+    name_drills: int = 0,
+) -> None:
     """Drills exercise the lookup checks, so they need a lookup describe style; a warm-up needs both
-    numbers."""
-    if min(lookup_drills, warmup_lookup_drills, warmup_cycles) < 0:
-        raise ValueError("lookup drill counts and warmup_cycles must be >= 0")
+    numbers; drills come from the train split or from every pair ("any"), never from the test split."""
+    if min(lookup_drills, warmup_lookup_drills, warmup_cycles, name_drills) < 0:
+        raise ValueError("drill counts and warmup_cycles must be >= 0")
+    if drill_split not in ("train", "any"):
+        raise ValueError(
+            f"drill_split must be 'train' or 'any' (every colour×shape pair), got {drill_split!r}"
+        )
     from unireward.data.shapes import lookup_style
 
     if (lookup_drills or warmup_lookup_drills) and not lookup_style(describe):
@@ -347,9 +375,17 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     from unireward.train.sft import RewardSFTConfig, train_reward_model
 
     check_describe(config.describe)  # a typo fails here, not after stage 1
-    check_drills(config.describe, config.lookup_drills, config.warmup_lookup_drills, config.warmup_cycles)
-    if (config.lookup_drills or config.warmup_lookup_drills) and config.records_per_task_mode is not None:
-        raise ValueError("lookup drills need fresh draws (records_per_task_mode=None)")
+    check_drills(
+        config.describe,
+        config.lookup_drills,
+        config.warmup_lookup_drills,
+        config.warmup_cycles,
+        config.drill_split,
+        config.name_drills,
+    )
+    drilled = config.lookup_drills or config.warmup_lookup_drills or config.name_drills
+    if drilled and config.records_per_task_mode is not None:
+        raise ValueError("drills need fresh draws (records_per_task_mode=None)")
     torch.set_num_threads(config.threads)
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -363,6 +399,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             lookup_drills=config.lookup_drills,
             warmup_lookup_drills=config.warmup_lookup_drills,
             warmup_cycles=config.warmup_cycles,
+            drill_split=config.drill_split,
+            name_drills=config.name_drills,
         )
     else:
         data = work / "data"
@@ -483,6 +521,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["balanced_checks"] = config.balanced_checks
     meta["describe"] = config.describe
     meta["lookup_drills"] = config.lookup_drills
+    meta["drill_split"] = config.drill_split
+    meta["name_drills"] = config.name_drills
     if config.warmup_cycles:
         meta["drill_warmup"] = {"lookup_drills": config.warmup_lookup_drills, "cycles": config.warmup_cycles}
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
