@@ -408,6 +408,11 @@ def test_test_split_is_held_out_by_the_colour_shape_rule(task):
         assert not {e.item.prompt for e in train} & {e.item.prompt for e in test}
     test_cands = w.candidate_specs(task, 10, split="test")
     assert combos(test_cands[0]) & HELD_OUT
+    # "any" (text-only drills) draws held-out and seen prompts alike; an unknown split is refused
+    open_prompts = [bool(combos(e.spec["prompt"]) & HELD_OUT) for e in w.examples(task, "pair", 60, "any")]
+    assert 0 < sum(open_prompts) < 60
+    with pytest.raises(ValueError, match="unknown split 'dev'"):
+        w.pair_example(task, "dev")
 
 
 # ---------------------------------------------------------------------------------------- candidates

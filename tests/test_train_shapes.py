@@ -184,6 +184,10 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     assert plain.startswith("fresh draws (0 rows, of which 3 in 11 text-only drills; none repeated)")
     videos = module.data_description({"describe": "lookup-checks+videos"}, fresh)
     assert "(point answers too)" in videos and "what each video shows" in videos
+    named = module.data_description({"describe": "colours", "lookup_drills": 3, "name_drills": 2}, fresh)
+    assert named.startswith("fresh draws (0 rows, of which 5 in 13 text-only drills;")
+    assert "2 text-only naming drills" in named and "names appear in training text (never in" in named
+    assert "training text" not in plain
     only_videos = module.data_description({"describe": "+videos"}, fresh)
     assert "each video shows" in only_videos and "each image shows" not in only_videos
 
@@ -311,7 +315,7 @@ def test_lookup_drills_are_text_rows_between_unchanged_task_rows_and_train(tmp_p
     )
     assert result.steps == 3
     assert json.loads((result.model_dir / "unireward.json").read_text())["lookup_drills"] == 2
-    with pytest.raises(ValueError, match="lookup drills need fresh"):
+    with pytest.raises(ValueError, match="drills need fresh"):
         train_on_shapes(toy_config(tmp_path / "bad", ("image_gen",), describe="lookup", lookup_drills=1))
 
 
@@ -339,3 +343,41 @@ def test_drill_warmup_puts_more_drills_in_the_first_cycles_and_is_validated():
         with pytest.raises(ValueError, match=message):
             check_drills(*args)
     check_drills("lookup-checks", 3, 24, 1000)  # a valid warm-up passes
+
+
+def test_drills_over_all_pairs_name_held_out_pairs_in_text_only():
+    """Drills from split "any" and naming drills put the held-out pairs' names in training text; the
+    default drills and every media row keep the train split's rule (no held-out pair anywhere)."""
+    import itertools
+
+    from unireward.data.shapes import HELD_OUT, NAME_DRILL_PROMPT
+    from unireward.train.shapes import check_drills, shapes_sft_stream
+
+    def rows(**kw):
+        stream = shapes_sft_stream(("image_gen",), seed=4, describe="colours", lookup_drills=1, **kw)
+        return list(itertools.islice(iter(stream), 300))
+
+    def held_out(text):
+        return any(f"{c} {s}" in text for c, s in HELD_OUT)
+
+    default, open_rows = rows(), rows(drill_split="any", name_drills=2)
+    assert not any(held_out(r["prompt"] + r["completion"]) for r in default)
+    media_rows = [r for r in open_rows if r["media"]]
+    assert not any(held_out(r["prompt"] + r["completion"]) for r in media_rows)
+    same_rows = [r["completion"] for r in default if r["media"]][: len(media_rows)]
+    assert len(media_rows) == 120 and [r["completion"] for r in media_rows] == same_rows
+    assert [r["mode"] for r in open_rows[:5]] == ["pair", "point", "drill", "drill", "drill"]
+    names = [r for r in open_rows if r["id"].startswith("name-")]
+    lookups = [r for r in open_rows if r["id"].startswith("drill-")]
+    assert len(names) == 120 and len(lookups) == 60
+    assert all(NAME_DRILL_PROMPT in r["prompt"] and r["media"] == [] for r in names)
+    # every object is one of 24 colour×shape pairs, 4 held out: about a sixth of the named objects
+    objects = [o for r in names for o in r["completion"].split(", ") if o != "nothing"]
+    share = sum(tuple(o.split()) in HELD_OUT for o in objects) / len(objects)
+    assert 0.08 < share < 0.3, share
+    assert sum(held_out(r["completion"]) for r in lookups) >= 10
+    with pytest.raises(ValueError, match="'train' or 'any'"):
+        check_drills("colours", 1, 0, 0, "test")
+    with pytest.raises(ValueError, match=">= 0"):
+        check_drills("colours", 1, 0, 0, "any", -1)
+    check_drills("", 0, 0, 0, "any", 2)  # naming drills need no lookup style
