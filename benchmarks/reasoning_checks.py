@@ -12,7 +12,8 @@ their reasoning before the verdict or score, so each step can be checked against
   the written value is the video's, and whether the 0/1 follows from the two words written.
 - image and video understanding: the `Correct answer:` line (the vision step), then per candidate answer
   the check text (`claim left, truth down: wrong`): exact, whether its truth word is right, and whether the
-  right/wrong word follows from the judge's own claim and truth (the comparison step); with `describe`
+  right/wrong word follows from the judge's own claim and truth (the comparison step; apart for claims
+  that match their truth and claims that differ, so a judge that always writes `right` shows); with `describe`
   judges, the `Image shows:` / `Video shows:` line too.
 
     python benchmarks/reasoning_checks.py --model rm/ --n 100   # -> results/reasoning_checks.json
@@ -90,7 +91,12 @@ def tally_answer(counts: collections.Counter, true_check: str, text: str) -> Non
     head, claim, truth_word, verdict = said.groups()
     counts["truth_right"] += truth is not None and truth_word == truth.group(3)
     right = truth_word in claim.split(" or ") if head == "hedged" else claim == truth_word
-    counts["verdict_follows"] += verdict == ("right" if right else "wrong")
+    follows = verdict == ("right" if right else "wrong")
+    counts["verdict_follows"] += follows
+    # apart by case: a judge that writes `right` whatever the words gets all matches and no differences
+    case = "match" if right else "differ"
+    counts[f"verdict_{case}_n"] += 1
+    counts[f"verdict_{case}_follows"] += follows
 
 
 def tally_description(counts: collections.Counter, true_description: str, text: str) -> None:
@@ -153,6 +159,10 @@ def answer_summary(counts: collections.Counter) -> dict:
         "check_unparsed": counts["check_unparsed"],
         "truth_right": counts["truth_right"],
         "verdict_follows_own_claim_and_truth": counts["verdict_follows"],
+        "verdict_follows_by_case": {
+            case: {"n": counts[f"verdict_{case}_n"], "followed": counts[f"verdict_{case}_follows"]}
+            for case in ("match", "differ")
+        },
     }
 
 
@@ -269,6 +279,12 @@ def main(argv: list[str] | None = None) -> dict:
                     f"checks exact {s['check_exact']}/{s['answers']}  truth right {s['truth_right']}  "
                     f"right/wrong follows "
                     f"{s['verdict_follows_own_claim_and_truth']}  unparsed {s['check_unparsed']}"
+                )
+                by = s["verdict_follows_by_case"]
+                print(
+                    f"{task} {mode:<5} right/wrong follows when claim = truth "
+                    f"{by['match']['followed']}/{by['match']['n']}, when they differ "
+                    f"{by['differ']['followed']}/{by['differ']['n']}"
                 )
     write_result(args.out, out)
     return out

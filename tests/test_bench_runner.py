@@ -532,6 +532,10 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
         == s["answers"]
         == 120
     )
+    by = s["verdict_follows_by_case"]  # oracle text: every verdict follows, in both cases
+    match, differ = by["match"], by["differ"]
+    assert match["followed"] == match["n"] > 0 and differ["followed"] == differ["n"] > 0
+    assert match["n"] + differ["n"] == 120
     wrong = collections.Counter()
     rc.tally_answer(wrong, "claim left, truth down: wrong", "claim left, truth left: wrong")
     rc.tally_answer(wrong, "hedged red or blue, truth red: right", "hedged red or blue, truth red: right.")
@@ -545,4 +549,5 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
         "check_unparsed": 1,
         "truth_right": 1,
         "verdict_follows_own_claim_and_truth": 1,
+        "verdict_follows_by_case": {"match": {"n": 2, "followed": 1}, "differ": {"n": 0, "followed": 0}},
     }
