@@ -116,6 +116,14 @@ def main(argv: list[str] | None = None) -> None:
         "circle'), drawn over every colour×shape pair, so no colour word predicts a shape word (default "
         "%(default)s; held-out names appear in training text, never in media)",
     )
+    parser.add_argument(
+        "--comparison-drills",
+        type=int,
+        default=0,
+        help="N text-only rows after every 8 task rows that check an understanding answer against the "
+        "correct one, given as text ('claim one, truth two: wrong'): the comparison step alone (default "
+        "%(default)s)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument(
         "--lr-decay-share",
@@ -170,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         warmup_cycles=warmup_cycles,
         drill_split="any" if args.drills_over_all_pairs else "train",
         name_drills=args.name_drills,
+        comparison_drills=args.comparison_drills,
     )
     result = train_on_shapes(config)
     write_assets(result, args)
@@ -264,8 +273,9 @@ def data_description(meta: dict, args) -> str:
         data = f"{args.n} fixed records per task and mode"
     else:
         rows = f"{meta.get('steps', 0) * args.batch_size:,} rows,"
-        if (meta.get("lookup_drills") or meta.get("name_drills")) and not meta.get("drill_warmup"):
-            d = meta.get("lookup_drills", 0) + meta.get("name_drills", 0)
+        drills = sum(meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills"))
+        if drills and not meta.get("drill_warmup"):
+            d = drills
             rows = f"{rows} of which {d} in {8 + d} text-only drills;"
         data = f"fresh draws ({rows} none repeated)"
     if meta.get("balanced_checks"):
@@ -292,6 +302,8 @@ def data_description(meta: dict, args) -> str:
             data += f"; {meta['lookup_drills']} text-only lookup drills after every 8 task rows"
     if meta.get("name_drills"):
         data += f"; {meta['name_drills']} text-only naming drills after every 8 task rows"
+    if meta.get("comparison_drills"):
+        data += f"; {meta['comparison_drills']} text-only understanding-check drills after every 8 task rows"
     if meta.get("drill_split") == "any" or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "

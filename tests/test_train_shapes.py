@@ -188,6 +188,8 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     assert named.startswith("fresh draws (0 rows, of which 5 in 13 text-only drills;")
     assert "2 text-only naming drills" in named and "names appear in training text (never in" in named
     assert "training text" not in plain
+    compared = module.data_description({"describe": "colours", "comparison_drills": 2}, fresh)
+    assert "of which 2 in 10 text-only drills" in compared and "2 text-only understanding-check" in compared
     only_videos = module.data_description({"describe": "+videos"}, fresh)
     assert "each video shows" in only_videos and "each image shows" not in only_videos
 
@@ -381,3 +383,28 @@ def test_drills_over_all_pairs_name_held_out_pairs_in_text_only():
     with pytest.raises(ValueError, match=">= 0"):
         check_drills("colours", 1, 0, 0, "any", -1)
     check_drills("", 0, 0, 0, "any", 2)  # naming drills need no lookup style
+    with pytest.raises(ValueError, match=">= 0"):
+        check_drills("", 0, 0, 0, "train", 0, -1)
+
+
+def test_comparison_drills_give_the_understanding_check_of_a_text_answer():
+    import itertools
+
+    from unireward.data.shapes import ShapesWorld, answer_checks, comparison_drill
+    from unireward.train.shapes import shapes_sft_stream
+
+    stream = shapes_sft_stream(("image_gen",), seed=4, comparison_drills=2)
+    rows = list(itertools.islice(iter(stream), 40))
+    assert [r["mode"] for r in rows[:4]] == ["pair", "point", "drill", "drill"]
+    compares = [r for r in rows if r["id"].startswith("compare-")]
+    assert len(compares) == 20 and all(r["media"] == [] for r in compares)
+    prompts = [json.loads(r["prompt"])[0]["content"][0]["text"] for r in compares]
+    assert sum(p.startswith("Image shows: ") for p in prompts) == sum(
+        p.startswith("Video shows: ") for p in prompts
+    )
+    verdicts = [r["completion"].split(": ")[1].split(",")[0] for r in compares]  # the main claim's
+    assert set(verdicts) == {"right", "wrong"}  # both outcomes are drilled
+    ex = ShapesWorld(9).point_example("image_und")
+    prompt, answer = comparison_drill(ex)
+    assert answer == answer_checks(ex.spec["prompt"], ex.spec["candidate"])
+    assert "Correct answer: " in prompt and "\nAnswer: " in prompt and prompt.endswith("Check the answer.")

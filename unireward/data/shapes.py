@@ -1321,6 +1321,26 @@ def name_drill(spec: ImageSpec) -> tuple[str, str]:
     return NAME_DRILL_PROMPT, describe_image(spec)
 
 
+def comparison_drill(example: PointExample) -> tuple[str, str]:
+    """A text-only exercise of the understanding checks: (prompt, the point target's `answer_checks`).
+
+    The prompt gives what the media show (as the `describe` targets write it), the question, the correct
+    answer and the candidate's answer as text; the answer is the check line, claim beside truth
+    (`claim one, truth two: wrong`). The comparison is learnt late and can be missed altogether
+    (research log, session 11); these rows put gradient on it alone, as the lookup drills do for the
+    image-generation checks.
+    """
+    prompt = example.spec["prompt"]
+    media = prompt.media
+    shows = describe_video(media) if isinstance(media, VideoSpec) else describe_image(media)
+    kind = "Video" if isinstance(media, VideoSpec) else "Image"
+    text = (
+        f"{kind} shows: {shows}.\nQuestion: {prompt.question.text}\nCorrect answer: {true_answer(prompt)}\n"
+        f"Answer: {answer_text(prompt.question, example.spec['candidate'])}\nCheck the answer."
+    )
+    return text, answer_checks(prompt, example.spec["candidate"])
+
+
 def quality_word(spec: ImageSpec) -> str:
     """The image's quality as the explanations write it: clean, slightly degraded or strongly degraded."""
     return _QUALITY_WORDS[quality_level(spec.blur, spec.noise, spec.artefacts)]

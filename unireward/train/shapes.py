@@ -118,6 +118,9 @@ class ShapesTrainingConfig:
     # Text-only naming rows (shapes.name_drill, always over every pair) after every cycle: they take away
     # the colour->shape prior the train split's text teaches (research log, session 10).
     name_drills: int = 0
+    # Text-only understanding-check rows (shapes.comparison_drill: claim beside truth, right or wrong),
+    # image and video understanding in turn, from `drill_split`, after every cycle.
+    comparison_drills: int = 0
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
     threads: int = 1
     num_frames: int = 8
@@ -193,13 +196,15 @@ def shapes_sft_stream(
     warmup_cycles: int = 0,
     drill_split: str = "train",
     name_drills: int = 0,
+    comparison_drills: int = 0,
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments.
     `lookup_drills` text-only rows (`drill_row`) follow each cycle (`warmup_lookup_drills` in the first
     `warmup_cycles` cycles), drawn from their own stream so the task rows stay the same; their scenes come
     from `drill_split` ("any": every colour×shape pair). `name_drills` naming rows (`name_drill`, split
-    "any") follow the lookup drills."""
+    "any") and `comparison_drills` understanding-check rows (`comparison_drill`, from `drill_split`)
+    follow the lookup drills."""
     from datasets import IterableDataset
 
     from unireward.train.sft import sft_features
@@ -218,6 +223,7 @@ def shapes_sft_stream(
         "warmup_cycles": warmup_cycles,
         "drill_split": drill_split,
         "name_drills": name_drills,
+        "comparison_drills": comparison_drills,
     }
     return IterableDataset.from_generator(_stream_rows, features=sft_features(), gen_kwargs=kwargs)
 
@@ -236,16 +242,26 @@ def _stream_rows(
     warmup_cycles: int = 0,
     drill_split: str = "train",
     name_drills: int = 0,
+    comparison_drills: int = 0,
 ):
     from unireward.data.records import shapes_labels, target_text
-    from unireward.data.shapes import ShapesWorld, lookup_drill, lookup_style, name_drill
+    from unireward.data.shapes import ShapesWorld, comparison_drill, lookup_drill, lookup_style, name_drill
     from unireward.protocols import get_protocol
     from unireward.train.sft import sft_row
 
     world = ShapesWorld(seed, image_size, num_frames, balanced_checks=balanced_checks)
     proto = get_protocol(protocol)
     kinds = [(Task.parse(t), mode) for t in tasks.split(",") for mode in ("pair", "point")]
-    check_drills(describe, lookup_drills, warmup_lookup_drills, warmup_cycles, drill_split, name_drills)
+    check_drills(
+        describe,
+        lookup_drills,
+        warmup_lookup_drills,
+        warmup_cycles,
+        drill_split,
+        name_drills,
+        comparison_drills,
+    )
+    understanding = itertools.cycle((Task.IMAGE_UND, Task.VIDEO_UND))
     lookup = lookup_style(describe)
     drills = ShapesWorld(seed + DRILL_SEED_OFFSET, image_size, num_frames, balanced_checks=balanced_checks)
     for i in itertools.count():
@@ -261,6 +277,9 @@ def _stream_rows(
             for k in range(name_drills):
                 scene = drills.point_example(Task.IMAGE_GEN, "any").spec["candidate"]
                 yield drill_row(f"name-{i}-{k}", *name_drill(scene))
+            for k in range(comparison_drills):
+                ex = drills.point_example(next(understanding), drill_split)
+                yield drill_row(f"compare-{i}-{k}", *comparison_drill(ex))
 
 
 def check_drills(
@@ -270,10 +289,11 @@ def check_drills(
     warmup_cycles: int,
     drill_split: str = "train",
     name_drills: int = 0,
+    comparison_drills: int = 0,
 ) -> None:
     """Drills exercise the lookup checks, so they need a lookup describe style; a warm-up needs both
     numbers; drills come from the train split or from every pair ("any"), never from the test split."""
-    if min(lookup_drills, warmup_lookup_drills, warmup_cycles, name_drills) < 0:
+    if min(lookup_drills, warmup_lookup_drills, warmup_cycles, name_drills, comparison_drills) < 0:
         raise ValueError("drill counts and warmup_cycles must be >= 0")
     if drill_split not in ("train", "any"):
         raise ValueError(
@@ -382,8 +402,11 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         config.warmup_cycles,
         config.drill_split,
         config.name_drills,
+        config.comparison_drills,
     )
-    drilled = config.lookup_drills or config.warmup_lookup_drills or config.name_drills
+    drilled = (
+        config.lookup_drills or config.warmup_lookup_drills or config.name_drills or config.comparison_drills
+    )
     if drilled and config.records_per_task_mode is not None:
         raise ValueError("drills need fresh draws (records_per_task_mode=None)")
     torch.set_num_threads(config.threads)
@@ -401,6 +424,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             warmup_cycles=config.warmup_cycles,
             drill_split=config.drill_split,
             name_drills=config.name_drills,
+            comparison_drills=config.comparison_drills,
         )
     else:
         data = work / "data"
@@ -523,6 +547,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["lookup_drills"] = config.lookup_drills
     meta["drill_split"] = config.drill_split
     meta["name_drills"] = config.name_drills
+    meta["comparison_drills"] = config.comparison_drills
     if config.warmup_cycles:
         meta["drill_warmup"] = {"lookup_drills": config.warmup_lookup_drills, "cycles": config.warmup_cycles}
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
