@@ -269,14 +269,13 @@ def data_description(meta: dict, args) -> str:
     """The model card's "Data" line: what the training rows were, from the run's unireward.json."""
     from unireward.data.shapes import VIDEOS_SUFFIX
 
+    drills = sum(meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills"))
     if args.n:
         data = f"{args.n} fixed records per task and mode"
     else:
         rows = f"{meta.get('steps', 0) * args.batch_size:,} rows,"
-        drills = sum(meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills"))
         if drills and not meta.get("drill_warmup"):
-            d = drills
-            rows = f"{rows} of which {d} in {8 + d} text-only drills;"
+            rows = f"{rows} of which {drills} in {8 + drills} text-only drills;"
         data = f"fresh draws ({rows} none repeated)"
     if meta.get("balanced_checks"):
         data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
@@ -304,7 +303,7 @@ def data_description(meta: dict, args) -> str:
         data += f"; {meta['name_drills']} text-only naming drills after every 8 task rows"
     if meta.get("comparison_drills"):
         data += f"; {meta['comparison_drills']} text-only understanding-check drills after every 8 task rows"
-    if meta.get("drill_split") == "any" or meta.get("name_drills"):
+    if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "
             "appear in training text (never in training images or videos)"

@@ -188,6 +188,8 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     assert named.startswith("fresh draws (0 rows, of which 5 in 13 text-only drills;")
     assert "2 text-only naming drills" in named and "names appear in training text (never in" in named
     assert "training text" not in plain
+    no_drills = module.data_description({"describe": "colours", "drill_split": "any"}, fresh)
+    assert "training text" not in no_drills  # no drills, so nothing was drawn over every pair
     compared = module.data_description({"describe": "colours", "comparison_drills": 2}, fresh)
     assert "of which 2 in 10 text-only drills" in compared and "2 text-only understanding-check" in compared
     only_videos = module.data_description({"describe": "+videos"}, fresh)
