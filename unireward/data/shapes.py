@@ -1307,6 +1307,14 @@ def lookup_drill(example: PairExample, lookup: str = "sees") -> tuple[str, str]:
     return prompt, "\n".join(lines)
 
 
+def shows_line(media: ImageSpec | VideoSpec) -> str:
+    """The line a `describe` target writes before its checks: `Image shows: red cross, blue circle.` or
+    `Video shows: ...` (`describe_image`, `describe_video`)."""
+    if isinstance(media, VideoSpec):
+        return f"Video shows: {describe_video(media)}."
+    return f"Image shows: {describe_image(media)}."
+
+
 NAME_DRILL_PROMPT = "Name the objects of a scene, left to right."
 
 
@@ -1331,11 +1339,9 @@ def comparison_drill(example: PointExample) -> tuple[str, str]:
     image-generation checks.
     """
     prompt = example.spec["prompt"]
-    media = prompt.media
-    shows = describe_video(media) if isinstance(media, VideoSpec) else describe_image(media)
-    kind = "Video" if isinstance(media, VideoSpec) else "Image"
     text = (
-        f"{kind} shows: {shows}.\nQuestion: {prompt.question.text}\nCorrect answer: {true_answer(prompt)}\n"
+        f"{shows_line(prompt.media)}\nQuestion: {prompt.question.text}\n"
+        f"Correct answer: {true_answer(prompt)}\n"
         f"Answer: {answer_text(prompt.question, example.spec['candidate'])}\nCheck the answer."
     )
     return text, answer_checks(prompt, example.spec["candidate"])
@@ -1396,12 +1402,12 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     prompt = example.spec["prompt"]
     shows = ""
     if describe and task == Task.IMAGE_UND:
-        shows = f"Image shows: {describe_image(prompt.media)}.\n"
+        shows = f"{shows_line(prompt.media)}\n"
     if videos and task == Task.VIDEO_UND:
-        shows = f"Video shows: {describe_video(prompt.media)}.\n"
+        shows = f"{shows_line(prompt.media)}\n"
     if videos and task == Task.VIDEO_GEN and isinstance(example, PointExample):
         c = example.spec["candidate"]
-        return f"Video shows: {describe_video(c)}.\nCaption: {video_alignment_checks(prompt, c)}."
+        return f"{shows_line(c)}\nCaption: {video_alignment_checks(prompt, c)}."
     if isinstance(example, PointExample):
         if task == Task.IMAGE_GEN:
             c = example.spec["candidate"]
@@ -1412,7 +1418,7 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
             elif describe in ("lookup-checks", "colours"):
                 checks = _element_checks(prompt, c, example.details["elements"], lookup_style(describe))
                 quality = f"{checks}.\n{quality}"
-            return f"Image shows: {describe_image(c)}.\n{quality}" if describe else quality
+            return f"{shows_line(c)}\n{quality}" if describe else quality
         if task.is_generation:
             return ""
         checks = answer_checks(prompt, example.spec["candidate"])
