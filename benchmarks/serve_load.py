@@ -229,6 +229,18 @@ def model_ceiling(
     }
 
 
+def machine_line(device: str, threads: int) -> str:
+    """Where the figures were measured: the CPU, the GPU when the server ran on one, and the versions."""
+    import torch
+    import transformers
+
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if device.startswith("cuda") else ", no GPU"
+    return (
+        f"{platform.machine()} {os.cpu_count()} cores{gpu}; server on {device}, {threads} torch thread(s); "
+        f"torch {torch.__version__}, transformers {transformers.__version__}"
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -265,8 +277,7 @@ def main(argv: list[str] | None = None) -> dict:
     off, on = settings
     result = {
         "benchmark": "serve_load",
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, CPU, "
-        f"server on {args.device}, {args.threads} torch thread(s)",
+        "machine": machine_line(args.device, args.threads),
         "model": "tiny qwen2_vl (TinySpec defaults, random weights)"
         if args.model is None
         else str(args.model),
