@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         help="let SFT update the vision tower too (default: frozen after its pre-training)",
     )
     args = parser.parse_args(argv)
-    from unireward.train.shapes import lm_spec, train_on_shapes
+    from unireward.train.shapes import DrillPlan, lm_spec, train_on_shapes
 
     try:
         spec = lm_spec(args.lm_layers, args.lm_width)
@@ -173,12 +173,14 @@ def main(argv: list[str] | None = None) -> None:
         spec=spec,
         balanced_checks=args.balanced_checks,
         describe=args.describe + (VIDEOS_SUFFIX if args.describe_videos else ""),
-        lookup_drills=args.lookup_drills,
-        warmup_lookup_drills=warmup_drills,
-        warmup_cycles=warmup_cycles,
-        drill_split="any" if args.drills_over_all_pairs else "train",
-        name_drills=args.name_drills,
-        comparison_drills=args.comparison_drills,
+        drills=DrillPlan(
+            lookup=args.lookup_drills,
+            warmup_lookup=warmup_drills,
+            warmup_cycles=warmup_cycles,
+            split="any" if args.drills_over_all_pairs else "train",
+            naming=args.name_drills,
+            comparison=args.comparison_drills,
+        ),
     )
     result = train_on_shapes(config)
     write_assets(result, args)

@@ -281,12 +281,12 @@ def test_lookup_drills_are_text_rows_between_unchanged_task_rows_and_train(tmp_p
 
     from unireward.data.shapes import ShapesWorld, lookup_drill
     from unireward.train.sft import RewardSFTCollator
-    from unireward.train.shapes import shapes_sft_stream
+    from unireward.train.shapes import DrillPlan, shapes_sft_stream
 
     def rows(**kw):
         return list(itertools.islice(iter(shapes_sft_stream(("image_gen",), seed=4, **kw)), 12))
 
-    drilled, plain = rows(describe="lookup", lookup_drills=1), rows(describe="lookup")
+    drilled, plain = rows(describe="lookup", drills=DrillPlan(lookup=1)), rows(describe="lookup")
     assert [r["mode"] for r in drilled[:6]] == ["pair", "point", "drill", "pair", "point", "drill"]
     tasks_only = [r for r in drilled if r["mode"] != "drill"]
     assert [r["completion"] for r in tasks_only] == [r["completion"] for r in plain[: len(tasks_only)]]
@@ -297,7 +297,7 @@ def test_lookup_drills_are_text_rows_between_unchanged_task_rows_and_train(tmp_p
     prompt, answer = lookup_drill(ShapesWorld(11).pair_example("image_gen"))
     assert "Caption: " in prompt and answer.count("Image ") == 2
     with pytest.raises(ValueError, match="describe='lookup'"):
-        rows(describe="shows", lookup_drills=1)
+        rows(describe="shows", drills=DrillPlan(lookup=1))
 
     model_dir = train_on_shapes(
         toy_config(tmp_path / "run", ("image_gen",), records_per_task_mode=None, max_steps=2)
@@ -314,39 +314,42 @@ def test_lookup_drills_are_text_rows_between_unchanged_task_rows_and_train(tmp_p
             records_per_task_mode=None,
             max_steps=3,
             describe="lookup",
-            lookup_drills=2,
+            drills=DrillPlan(lookup=2),
         )
     )
     assert result.steps == 3
     assert json.loads((result.model_dir / "unireward.json").read_text())["lookup_drills"] == 2
     with pytest.raises(ValueError, match="drills need fresh"):
-        train_on_shapes(toy_config(tmp_path / "bad", ("image_gen",), describe="lookup", lookup_drills=1))
+        train_on_shapes(
+            toy_config(tmp_path / "bad", ("image_gen",), describe="lookup", drills=DrillPlan(lookup=1))
+        )
 
 
 def test_drill_warmup_puts_more_drills_in_the_first_cycles_and_is_validated():
     import itertools
 
-    from unireward.train.shapes import check_drills, shapes_sft_stream
+    from unireward.train.shapes import DrillPlan, shapes_sft_stream
 
     def modes(n, **kw):
         stream = shapes_sft_stream(("image_gen",), seed=4, describe="lookup-checks", **kw)
         return list(itertools.islice(iter(stream), n))
 
-    warm = modes(16, lookup_drills=1, warmup_lookup_drills=3, warmup_cycles=2)
+    warm = modes(16, drills=DrillPlan(lookup=1, warmup_lookup=3, warmup_cycles=2))
     cycle = ["pair", "point"]
     assert [r["mode"] for r in warm] == (cycle + ["drill"] * 3) * 2 + (cycle + ["drill"]) * 2
     plain = modes(8)
     assert [r["completion"] for r in warm if r["mode"] != "drill"] == [r["completion"] for r in plain]
     assert "sees" in warm[1]["completion"].splitlines()[1]  # lookup-checks: the point answer checks too
-    for args, message in [
-        (("lookup", 1, 8, 0), "both"),
-        (("lookup", 0, 0, 5), "both"),
-        (("shows", 0, 8, 10), "describe='lookup'"),
-        (("lookup", -1, 0, 0), ">= 0"),
+    for describe, plan, message in [
+        ("lookup", DrillPlan(lookup=1, warmup_lookup=8), "both"),
+        ("lookup", DrillPlan(warmup_cycles=5), "both"),
+        ("shows", DrillPlan(warmup_lookup=8, warmup_cycles=10), "describe='lookup'"),
+        ("lookup", DrillPlan(lookup=-1), ">= 0"),
     ]:
         with pytest.raises(ValueError, match=message):
-            check_drills(*args)
-    check_drills("lookup-checks", 3, 24, 1000)  # a valid warm-up passes
+            plan.check(describe)
+    DrillPlan(lookup=3, warmup_lookup=24, warmup_cycles=1000).check("lookup-checks")  # a valid warm-up
+    assert not DrillPlan() and DrillPlan(comparison=1)  # "any drills?" reads the counts
 
 
 def test_drills_over_all_pairs_name_held_out_pairs_in_text_only():
@@ -355,16 +358,18 @@ def test_drills_over_all_pairs_name_held_out_pairs_in_text_only():
     import itertools
 
     from unireward.data.shapes import HELD_OUT, NAME_DRILL_PROMPT
-    from unireward.train.shapes import check_drills, shapes_sft_stream
+    from unireward.train.shapes import DrillPlan, shapes_sft_stream
 
     def rows(**kw):
-        stream = shapes_sft_stream(("image_gen",), seed=4, describe="colours", lookup_drills=1, **kw)
+        stream = shapes_sft_stream(
+            ("image_gen",), seed=4, describe="colours", drills=DrillPlan(lookup=1, **kw)
+        )
         return list(itertools.islice(iter(stream), 300))
 
     def held_out(text):
         return any(f"{c} {s}" in text for c, s in HELD_OUT)
 
-    default, open_rows = rows(), rows(drill_split="any", name_drills=2)
+    default, open_rows = rows(), rows(split="any", naming=2)
     assert not any(held_out(r["prompt"] + r["completion"]) for r in default)
     media_rows = [r for r in open_rows if r["media"]]
     assert not any(held_out(r["prompt"] + r["completion"]) for r in media_rows)
@@ -381,21 +386,21 @@ def test_drills_over_all_pairs_name_held_out_pairs_in_text_only():
     assert 0.08 < share < 0.3, share
     assert sum(held_out(r["completion"]) for r in lookups) >= 10
     with pytest.raises(ValueError, match="'train' or 'any'"):
-        check_drills("colours", 1, 0, 0, "test")
+        DrillPlan(lookup=1, split="test").check("colours")
     with pytest.raises(ValueError, match=">= 0"):
-        check_drills("colours", 1, 0, 0, "any", -1)
-    check_drills("", 0, 0, 0, "any", 2)  # naming drills need no lookup style
+        DrillPlan(lookup=1, split="any", naming=-1).check("colours")
+    DrillPlan(split="any", naming=2).check("")  # naming drills need no lookup style
     with pytest.raises(ValueError, match=">= 0"):
-        check_drills("", 0, 0, 0, "train", 0, -1)
+        DrillPlan(comparison=-1).check("")
 
 
 def test_comparison_drills_give_the_understanding_check_of_a_text_answer():
     import itertools
 
     from unireward.data.shapes import ShapesWorld, answer_checks, comparison_drill
-    from unireward.train.shapes import shapes_sft_stream
+    from unireward.train.shapes import DrillPlan, shapes_sft_stream
 
-    stream = shapes_sft_stream(("image_gen",), seed=4, comparison_drills=2)
+    stream = shapes_sft_stream(("image_gen",), seed=4, drills=DrillPlan(comparison=2))
     rows = list(itertools.islice(iter(stream), 40))
     assert [r["mode"] for r in rows[:4]] == ["pair", "point", "drill", "drill"]
     compares = [r for r in rows if r["id"].startswith("compare-")]

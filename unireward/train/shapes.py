@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from unireward.tasks import Task
@@ -73,6 +73,66 @@ def lm_spec(num_layers: int, hidden_size: int) -> TinySpec:
     )
 
 
+@dataclass(frozen=True)
+class DrillPlan:
+    """Text-only drill rows added after every cycle of the 8 task-mode rows, each kind from its own
+    research finding (docs/research/default-model.md). They come from the drills' own world, so adding
+    drills leaves the task rows unchanged."""
+
+    # Lookup exercises (shapes.lookup_drill); need a lookup describe style.
+    lookup: int = 0
+    # A drill-heavy first phase: `warmup_lookup` lookup drills per cycle for the first `warmup_cycles`
+    # cycles, then `lookup`. The colour comparison after a lookup is learnt only at a high drill dose
+    # (session 8), which would cost the image rows the whole run if kept throughout.
+    warmup_lookup: int = 0
+    warmup_cycles: int = 0
+    # "any": the lookup and comparison drills' scenes are drawn over every colour×shape pair, so held-out
+    # pairs appear in training text (never in training media); "train" keeps them inside the train split.
+    split: str = "train"
+    # Naming rows (shapes.name_drill, always over every pair): they take away the colour->shape prior the
+    # train split's text teaches (session 10).
+    naming: int = 0
+    # Understanding-check rows (shapes.comparison_drill: claim beside truth, right or wrong), image and
+    # video understanding in turn, from `split`.
+    comparison: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.lookup or self.warmup_lookup or self.naming or self.comparison)
+
+    def lookups_after(self, cycle: int) -> int:
+        return self.warmup_lookup if cycle < self.warmup_cycles else self.lookup
+
+    def check(self, describe: str) -> None:
+        """Lookup drills need a lookup describe style; a warm-up needs both numbers; drills come from the
+        train split or from every pair ("any"), never from the test split."""
+        if min(self.lookup, self.warmup_lookup, self.warmup_cycles, self.naming, self.comparison) < 0:
+            raise ValueError("drill counts and warmup_cycles must be >= 0")
+        if self.split not in ("train", "any"):
+            raise ValueError(
+                f"the drills' split must be 'train' or 'any' (every colour×shape pair), got {self.split!r}"
+            )
+        from unireward.data.shapes import lookup_style
+
+        if (self.lookup or self.warmup_lookup) and not lookup_style(describe):
+            raise ValueError(
+                f"lookup drills exercise the lookup checks; set describe='lookup', not {describe!r}"
+            )
+        if bool(self.warmup_lookup) != bool(self.warmup_cycles):
+            raise ValueError("a drill warm-up needs both warmup_lookup and warmup_cycles (or neither)")
+
+    def card_fields(self) -> dict:
+        """The plan as the model's unireward.json records it (the keys the model card reads)."""
+        fields = {
+            "lookup_drills": self.lookup,
+            "drill_split": self.split,
+            "name_drills": self.naming,
+            "comparison_drills": self.comparison,
+        }
+        if self.warmup_cycles:
+            fields["drill_warmup"] = {"lookup_drills": self.warmup_lookup, "cycles": self.warmup_cycles}
+        return fields
+
+
 @dataclass
 class ShapesTrainingConfig:
     work_dir: str
@@ -104,23 +164,8 @@ class ShapesTrainingConfig:
     # shape's colours beside the asked colour in each object check. A "+videos" suffix also describes videos
     # (shapes.describe_video) and checks video-generation captions beside it (shapes.DESCRIBE_STYLES).
     describe: str = ""
-    # Text-only lookup exercises (shapes.lookup_drill) added after every cycle of the 8 task-mode rows;
-    # needs a lookup describe style.
-    lookup_drills: int = 0
-    # A drill-heavy first phase: `warmup_lookup_drills` drills per cycle for the first `warmup_cycles`
-    # cycles, then `lookup_drills`. The colour comparison after a lookup is learnt only at a high drill
-    # dose (research log, session 8), which would cost the image rows the whole run if kept throughout.
-    warmup_lookup_drills: int = 0
-    warmup_cycles: int = 0
-    # "any": the lookup drills' scenes are drawn over every colour×shape pair, so held-out pairs appear in
-    # training text (never in training media); "train" keeps the drills inside the train split.
-    drill_split: str = "train"
-    # Text-only naming rows (shapes.name_drill, always over every pair) after every cycle: they take away
-    # the colour->shape prior the train split's text teaches (research log, session 10).
-    name_drills: int = 0
-    # Text-only understanding-check rows (shapes.comparison_drill: claim beside truth, right or wrong),
-    # image and video understanding in turn, from `drill_split`, after every cycle.
-    comparison_drills: int = 0
+    # Text-only drill rows after every cycle of the task rows (DrillPlan); none by default.
+    drills: DrillPlan = field(default_factory=DrillPlan)
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
     threads: int = 1
     num_frames: int = 8
@@ -191,20 +236,12 @@ def shapes_sft_stream(
     num_frames: int = 8,
     balanced_checks: bool = False,
     describe: str = "",
-    lookup_drills: int = 0,
-    warmup_lookup_drills: int = 0,
-    warmup_cycles: int = 0,
-    drill_split: str = "train",
-    name_drills: int = 0,
-    comparison_drills: int = 0,
+    drills: DrillPlan = DrillPlan(),
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments.
-    `lookup_drills` text-only rows (`drill_row`) follow each cycle (`warmup_lookup_drills` in the first
-    `warmup_cycles` cycles), drawn from their own stream so the task rows stay the same; their scenes come
-    from `drill_split` ("any": every colour×shape pair). `name_drills` naming rows (`name_drill`, split
-    "any") and `comparison_drills` understanding-check rows (`comparison_drill`, from `drill_split`)
-    follow the lookup drills."""
+    The `drills` plan's text-only rows (`drill_row`) follow each cycle: lookup, then naming, then
+    comparison drills, drawn from their own stream so the task rows stay the same."""
     from datasets import IterableDataset
 
     from unireward.train.sft import sft_features
@@ -218,12 +255,7 @@ def shapes_sft_stream(
         "num_frames": num_frames,
         "balanced_checks": balanced_checks,
         "describe": describe,
-        "lookup_drills": lookup_drills,
-        "warmup_lookup_drills": warmup_lookup_drills,
-        "warmup_cycles": warmup_cycles,
-        "drill_split": drill_split,
-        "name_drills": name_drills,
-        "comparison_drills": comparison_drills,
+        "drills": asdict(drills),  # plain values: datasets hashes gen_kwargs to cache the stream
     }
     return IterableDataset.from_generator(_stream_rows, features=sft_features(), gen_kwargs=kwargs)
 
@@ -237,12 +269,7 @@ def _stream_rows(
     num_frames: int,
     balanced_checks: bool,
     describe: str,
-    lookup_drills: int,
-    warmup_lookup_drills: int = 0,
-    warmup_cycles: int = 0,
-    drill_split: str = "train",
-    name_drills: int = 0,
-    comparison_drills: int = 0,
+    drills: dict,
 ):
     from unireward.data.records import shapes_labels, target_text
     from unireward.data.shapes import ShapesWorld, comparison_drill, lookup_drill, lookup_style, name_drill
@@ -252,18 +279,13 @@ def _stream_rows(
     world = ShapesWorld(seed, image_size, num_frames, balanced_checks=balanced_checks)
     proto = get_protocol(protocol)
     kinds = [(Task.parse(t), mode) for t in tasks.split(",") for mode in ("pair", "point")]
-    check_drills(
-        describe,
-        lookup_drills,
-        warmup_lookup_drills,
-        warmup_cycles,
-        drill_split,
-        name_drills,
-        comparison_drills,
-    )
+    plan = DrillPlan(**drills)
+    plan.check(describe)
     understanding = itertools.cycle((Task.IMAGE_UND, Task.VIDEO_UND))
     lookup = lookup_style(describe)
-    drills = ShapesWorld(seed + DRILL_SEED_OFFSET, image_size, num_frames, balanced_checks=balanced_checks)
+    drill_world = ShapesWorld(
+        seed + DRILL_SEED_OFFSET, image_size, num_frames, balanced_checks=balanced_checks
+    )
     for i in itertools.count():
         task, mode = kinds[i % len(kinds)]
         ex = world.pair_example(task, split) if mode == "pair" else world.point_example(task, split)
@@ -271,40 +293,15 @@ def _stream_rows(
         yield sft_row(i, (ex.item, target), proto)
         if (i + 1) % len(kinds) == 0:
             cycle = i // len(kinds)
-            for k in range(warmup_lookup_drills if cycle < warmup_cycles else lookup_drills):
-                drill = lookup_drill(drills.pair_example(Task.IMAGE_GEN, drill_split), lookup)
+            for k in range(plan.lookups_after(cycle)):
+                drill = lookup_drill(drill_world.pair_example(Task.IMAGE_GEN, plan.split), lookup)
                 yield drill_row(f"drill-{i}-{k}", *drill)
-            for k in range(name_drills):
-                scene = drills.point_example(Task.IMAGE_GEN, "any").spec["candidate"]
+            for k in range(plan.naming):
+                scene = drill_world.point_example(Task.IMAGE_GEN, "any").spec["candidate"]
                 yield drill_row(f"name-{i}-{k}", *name_drill(scene))
-            for k in range(comparison_drills):
-                ex = drills.point_example(next(understanding), drill_split)
+            for k in range(plan.comparison):
+                ex = drill_world.point_example(next(understanding), plan.split)
                 yield drill_row(f"compare-{i}-{k}", *comparison_drill(ex))
-
-
-def check_drills(
-    describe: str,
-    lookup_drills: int,
-    warmup_lookup_drills: int,
-    warmup_cycles: int,
-    drill_split: str = "train",
-    name_drills: int = 0,
-    comparison_drills: int = 0,
-) -> None:
-    """Drills exercise the lookup checks, so they need a lookup describe style; a warm-up needs both
-    numbers; drills come from the train split or from every pair ("any"), never from the test split."""
-    if min(lookup_drills, warmup_lookup_drills, warmup_cycles, name_drills, comparison_drills) < 0:
-        raise ValueError("drill counts and warmup_cycles must be >= 0")
-    if drill_split not in ("train", "any"):
-        raise ValueError(
-            f"drill_split must be 'train' or 'any' (every colour×shape pair), got {drill_split!r}"
-        )
-    from unireward.data.shapes import lookup_style
-
-    if (lookup_drills or warmup_lookup_drills) and not lookup_style(describe):
-        raise ValueError(f"lookup drills exercise the lookup checks; set describe='lookup', not {describe!r}")
-    if bool(warmup_lookup_drills) != bool(warmup_cycles):
-        raise ValueError("a drill warm-up needs both warmup_lookup_drills and warmup_cycles (or neither)")
 
 
 DRILL_SEED_OFFSET = 1_000_003  # the drills' own world, so adding drills leaves the task rows unchanged
@@ -395,19 +392,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     from unireward.train.sft import RewardSFTConfig, train_reward_model
 
     check_describe(config.describe)  # a typo fails here, not after stage 1
-    check_drills(
-        config.describe,
-        config.lookup_drills,
-        config.warmup_lookup_drills,
-        config.warmup_cycles,
-        config.drill_split,
-        config.name_drills,
-        config.comparison_drills,
-    )
-    drilled = (
-        config.lookup_drills or config.warmup_lookup_drills or config.name_drills or config.comparison_drills
-    )
-    if drilled and config.records_per_task_mode is not None:
+    config.drills.check(config.describe)  # before stage 1, not after it
+    if config.drills and config.records_per_task_mode is not None:
         raise ValueError("drills need fresh draws (records_per_task_mode=None)")
     torch.set_num_threads(config.threads)
     work = Path(config.work_dir)
@@ -419,12 +405,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             num_frames=config.num_frames,
             balanced_checks=config.balanced_checks,
             describe=config.describe,
-            lookup_drills=config.lookup_drills,
-            warmup_lookup_drills=config.warmup_lookup_drills,
-            warmup_cycles=config.warmup_cycles,
-            drill_split=config.drill_split,
-            name_drills=config.name_drills,
-            comparison_drills=config.comparison_drills,
+            drills=config.drills,
         )
     else:
         data = work / "data"
@@ -544,12 +525,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["vision_frozen"] = sft.freeze_vision
     meta["balanced_checks"] = config.balanced_checks
     meta["describe"] = config.describe
-    meta["lookup_drills"] = config.lookup_drills
-    meta["drill_split"] = config.drill_split
-    meta["name_drills"] = config.name_drills
-    meta["comparison_drills"] = config.comparison_drills
-    if config.warmup_cycles:
-        meta["drill_warmup"] = {"lookup_drills": config.warmup_lookup_drills, "cycles": config.warmup_cycles}
+    meta |= config.drills.card_fields()
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
     return ShapesTrainingResult(
         model_dir, curve, (time.perf_counter() - start) / 60, int(meta.get("steps", 0))
