@@ -1401,9 +1401,7 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     describe = check_describe(describe)
     prompt = example.spec["prompt"]
     shows = ""
-    if describe and task == Task.IMAGE_UND:
-        shows = f"{shows_line(prompt.media)}\n"
-    if videos and task == Task.VIDEO_UND:
+    if (describe and task == Task.IMAGE_UND) or (videos and task == Task.VIDEO_UND):
         shows = f"{shows_line(prompt.media)}\n"
     if videos and task == Task.VIDEO_GEN and isinstance(example, PointExample):
         c = example.spec["candidate"]
