@@ -10,13 +10,18 @@ from pathlib import Path
 from typing import Any
 
 
+def rerun_command(script: str, argv: list[str] | None) -> str:
+    """The command that reruns a benchmark: `python benchmarks/<script> <its arguments>`."""
+    args = argv if argv is not None else sys.argv[1:]
+    return " ".join(["python", f"benchmarks/{Path(script).name}", *args])
+
+
 def result_header(script: str, argv: list[str] | None, judge: Any, start: float, **fields: Any) -> dict:
     """`benchmark`, the `command` that reruns it (`python benchmarks/<script> ...`), the judge's `model`,
     then `fields`, the `seconds` since `start` (a `time.perf_counter()` reading) and the `platform`."""
-    name = Path(script).name
     return {
         "benchmark": Path(script).stem,
-        "command": " ".join(["python", f"benchmarks/{name}", *(argv if argv is not None else sys.argv[1:])]),
+        "command": rerun_command(script, argv),
         "model": judge.describe(),
         **fields,
         "seconds": round(time.perf_counter() - start, 2),

@@ -14,6 +14,17 @@ about the same per item at any batch size; only per-call overhead is shared).
     python benchmarks/serve_load.py --clients 64 --duration 30
 
 Traffic goes to the loopback address only; each setting stops after --duration seconds or --max-requests.
+
+The GPU results were written by this script on a lent H200 (`--out` named each file; the JSON records the
+settings, newer runs the command too):
+
+    python benchmarks/serve_load.py --device cuda --out results/serve_load_h200_c32.json
+    python benchmarks/serve_load.py --device cuda --clients 64 --max-batch-size 64 --duration 20 \
+        --out results/serve_load_h200_c64.json
+    python benchmarks/serve_load.py --device cuda --model unireward/assets/default_model --clients 64 \
+        --max-batch-size 64 --out results/serve_load_h200_default_model_c64_15s.json
+    python benchmarks/serve_load.py --device cuda --model unireward/assets/default_model --clients 64 \
+        --max-batch-size 64 --duration 60 --out results/serve_load_h200_default_model_c64_60s.json
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from _results import rerun_command
 from PIL import Image
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -234,7 +246,11 @@ def machine_line(device: str, threads: int) -> str:
     import torch
     import transformers
 
-    gpu = f", GPU {torch.cuda.get_device_name(0)}" if device.startswith("cuda") else ", no GPU"
+    gpu = (
+        f", GPU {torch.cuda.get_device_name(torch.device(device))}"
+        if device.startswith("cuda")
+        else ", no GPU"
+    )
     return (
         f"{platform.machine()} {os.cpu_count()} cores{gpu}; server on {device}, {threads} torch thread(s); "
         f"torch {torch.__version__}, transformers {transformers.__version__}"
@@ -277,6 +293,7 @@ def main(argv: list[str] | None = None) -> dict:
     off, on = settings
     result = {
         "benchmark": "serve_load",
+        "command": rerun_command(__file__, argv),
         "machine": machine_line(args.device, args.threads),
         "model": "tiny qwen2_vl (TinySpec defaults, random weights)"
         if args.model is None
