@@ -124,6 +124,14 @@ def main(argv: list[str] | None = None) -> None:
         "correct one, given as text ('claim one, truth two: wrong'): the comparison step alone (default "
         "%(default)s)",
     )
+    parser.add_argument(
+        "--comparison-tail",
+        metavar="DRILLS:FROM_CYCLE",
+        default="",
+        help="a comparison-heavy tail: DRILLS comparison drills after each cycle of 8 task rows from cycle "
+        "FROM_CYCLE on, instead of --comparison-drills (e.g. 4:3000, about the last third of a 105-minute "
+        "run with 7 drills per cycle; research log session 12)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument(
         "--lr-decay-share",
@@ -147,12 +155,10 @@ def main(argv: list[str] | None = None) -> None:
         spec = lm_spec(args.lm_layers, args.lm_width)
     except ValueError as err:
         parser.error(f"--lm-layers / --lm-width: {err}")
-    warmup_drills, warmup_cycles = 0, 0
-    if args.drill_warmup:
-        try:
-            warmup_drills, warmup_cycles = (int(x) for x in args.drill_warmup.split(":"))
-        except ValueError:
-            parser.error(f"--drill-warmup takes DRILLS:CYCLES, two whole numbers, got {args.drill_warmup!r}")
+    warmup_drills, warmup_cycles = two_numbers(parser, "--drill-warmup", "DRILLS:CYCLES", args.drill_warmup)
+    tail_drills, tail_from = two_numbers(
+        parser, "--comparison-tail", "DRILLS:FROM_CYCLE", args.comparison_tail
+    )
 
     if not 0 <= args.lr_decay_share <= 1:
         parser.error(f"--lr-decay-share is a share of the budget in [0, 1], got {args.lr_decay_share}")
@@ -180,10 +186,23 @@ def main(argv: list[str] | None = None) -> None:
             split="any" if args.drills_over_all_pairs else "train",
             naming=args.name_drills,
             comparison=args.comparison_drills,
+            tail_comparison=tail_drills,
+            tail_from_cycle=tail_from,
         ),
     )
     result = train_on_shapes(config)
     write_assets(result, args)
+
+
+def two_numbers(parser, flag: str, form: str, value: str) -> tuple[int, int]:
+    """Parse an 'A:B' option of two whole numbers; (0, 0) when it is not given."""
+    if not value:
+        return 0, 0
+    try:
+        a, b = (int(x) for x in value.split(":"))
+    except ValueError:
+        parser.error(f"{flag} takes {form}, two whole numbers, got {value!r}")
+    return a, b
 
 
 def write_assets(result, args) -> None:
@@ -276,7 +295,7 @@ def data_description(meta: dict, args) -> str:
         data = f"{args.n} fixed records per task and mode"
     else:
         rows = f"{meta.get('steps', 0) * args.batch_size:,} rows,"
-        if drills and not meta.get("drill_warmup"):
+        if drills and not meta.get("drill_warmup") and not meta.get("comparison_tail"):
             rows = f"{rows} of which {drills} in {8 + drills} text-only drills;"
         data = f"fresh draws ({rows} none repeated)"
     if meta.get("balanced_checks"):
@@ -305,6 +324,9 @@ def data_description(meta: dict, args) -> str:
         data += f"; {meta['name_drills']} text-only naming drills after every 8 task rows"
     if meta.get("comparison_drills"):
         data += f"; {meta['comparison_drills']} text-only understanding-check drills after every 8 task rows"
+    if meta.get("comparison_tail"):
+        t = meta["comparison_tail"]
+        data += f"; {t['comparison_drills']} understanding-check drills per cycle from cycle {t['from_cycle']:,} on"
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "

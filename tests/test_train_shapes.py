@@ -192,6 +192,11 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     assert "training text" not in no_drills  # no drills, so nothing was drawn over every pair
     compared = module.data_description({"describe": "colours", "comparison_drills": 2}, fresh)
     assert "of which 2 in 10 text-only drills" in compared and "2 text-only understanding-check" in compared
+    tail = {"comparison_drills": 4, "from_cycle": 3000}
+    tailed = module.data_description(
+        {"describe": "colours", "comparison_drills": 2, "comparison_tail": tail}, fresh
+    )
+    assert "of which" not in tailed and "4 understanding-check drills per cycle from cycle 3,000 on" in tailed
     only_videos = module.data_description({"describe": "+videos"}, fresh)
     assert "each video shows" in only_videos and "each image shows" not in only_videos
 
@@ -350,6 +355,37 @@ def test_drill_warmup_puts_more_drills_in_the_first_cycles_and_is_validated():
             plan.check(describe)
     DrillPlan(lookup=3, warmup_lookup=24, warmup_cycles=1000).check("lookup-checks")  # a valid warm-up
     assert not DrillPlan() and DrillPlan(comparison=1)  # "any drills?" reads the counts
+
+
+def test_comparison_tail_adds_comparison_drills_from_its_cycle_and_is_validated():
+    import itertools
+
+    from unireward.train.shapes import DrillPlan, shapes_sft_stream
+
+    def rows(n, **kw):
+        stream = shapes_sft_stream(("image_gen",), seed=4, describe="colours", **kw)
+        return list(itertools.islice(iter(stream), n))
+
+    tailed = rows(16, drills=DrillPlan(comparison=1, tail_comparison=3, tail_from_cycle=2))
+    kinds = [r["id"].split("-")[0] if r["mode"] == "drill" else r["mode"] for r in tailed]
+    cycle = ["pair", "point"]
+    assert kinds == (cycle + ["compare"]) * 2 + (cycle + ["compare"] * 3) * 2
+    plain = rows(6)
+    assert [r["completion"] for r in tailed if r["mode"] != "drill"][:4] == [r["completion"] for r in plain][
+        :4
+    ]
+    for plan, message in [
+        (DrillPlan(tail_comparison=4), "both"),
+        (DrillPlan(tail_from_cycle=10), "both"),
+        (DrillPlan(tail_comparison=-1, tail_from_cycle=3), ">= 0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            plan.check("colours")
+    assert DrillPlan(tail_comparison=2, tail_from_cycle=5)  # a tail alone is a drill plan
+    assert DrillPlan(comparison=2, tail_comparison=4, tail_from_cycle=7).card_fields()["comparison_tail"] == {
+        "comparison_drills": 4,
+        "from_cycle": 7,
+    }
 
 
 def test_drills_over_all_pairs_name_held_out_pairs_in_text_only():

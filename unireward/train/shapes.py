@@ -95,18 +95,32 @@ class DrillPlan:
     # Understanding-check rows (shapes.comparison_drill: claim beside truth, right or wrong), image and
     # video understanding in turn, from `split`.
     comparison: int = 0
+    # A comparison-heavy tail: `tail_comparison` comparison drills per cycle from cycle `tail_from_cycle`
+    # on (0: no tail). Both comparison steps came back when a finished run got more of them (session 12).
+    tail_comparison: int = 0
+    tail_from_cycle: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.lookup or self.warmup_lookup or self.naming or self.comparison)
+        return bool(
+            self.lookup or self.warmup_lookup or self.naming or self.comparison or self.tail_comparison
+        )
 
     def lookups_after(self, cycle: int) -> int:
         return self.warmup_lookup if cycle < self.warmup_cycles else self.lookup
 
+    def comparisons_after(self, cycle: int) -> int:
+        return (
+            self.tail_comparison
+            if self.tail_from_cycle and cycle >= self.tail_from_cycle
+            else self.comparison
+        )
+
     def check(self, describe: str) -> None:
         """Lookup drills need a lookup describe style; a warm-up needs both numbers; drills come from the
         train split or from every pair ("any"), never from the test split."""
-        if min(self.lookup, self.warmup_lookup, self.warmup_cycles, self.naming, self.comparison) < 0:
-            raise ValueError("drill counts and warmup_cycles must be >= 0")
+        counts = (self.lookup, self.warmup_lookup, self.warmup_cycles, self.naming, self.comparison)
+        if min(*counts, self.tail_comparison, self.tail_from_cycle) < 0:
+            raise ValueError("drill counts, warmup_cycles and tail_from_cycle must be >= 0")
         if self.split not in ("train", "any"):
             raise ValueError(
                 f"the drills' split must be 'train' or 'any' (every colour×shape pair), got {self.split!r}"
@@ -119,6 +133,8 @@ class DrillPlan:
             )
         if bool(self.warmup_lookup) != bool(self.warmup_cycles):
             raise ValueError("a drill warm-up needs both warmup_lookup and warmup_cycles (or neither)")
+        if bool(self.tail_comparison) != bool(self.tail_from_cycle):
+            raise ValueError("a comparison tail needs both tail_comparison and tail_from_cycle (or neither)")
 
     def card_fields(self) -> dict:
         """The plan as the model's unireward.json records it (the keys the model card reads)."""
@@ -130,6 +146,11 @@ class DrillPlan:
         }
         if self.warmup_cycles:
             fields["drill_warmup"] = {"lookup_drills": self.warmup_lookup, "cycles": self.warmup_cycles}
+        if self.tail_from_cycle:
+            fields["comparison_tail"] = {
+                "comparison_drills": self.tail_comparison,
+                "from_cycle": self.tail_from_cycle,
+            }
         return fields
 
 
@@ -299,7 +320,7 @@ def _stream_rows(
             for k in range(plan.naming):
                 scene = drill_world.point_example(Task.IMAGE_GEN, "any").spec["candidate"]
                 yield drill_row(f"name-{i}-{k}", *name_drill(scene))
-            for k in range(plan.comparison):
+            for k in range(plan.comparisons_after(cycle)):
                 ex = drill_world.point_example(next(understanding), plan.split)
                 yield drill_row(f"compare-{i}-{k}", *comparison_drill(ex))
 
