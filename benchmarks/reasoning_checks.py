@@ -14,7 +14,10 @@ their reasoning before the verdict or score, so each step can be checked against
   the check text (`claim left, truth down: wrong`): exact, whether its truth word is right, and whether the
   right/wrong word follows from the judge's own claim and truth (the comparison step; apart for claims
   that match their truth and claims that differ, so a judge that always writes `right` shows); with `describe`
-  judges, the `Image shows:` / `Video shows:` line too.
+  judges, the `Image shows:` / `Video shows:` line too. Pair answers are also compared line by line with
+  the oracle's own reasoning (the training target): for right and for wrong verdicts apart, the first line
+  that departs from it (description, correct answer, an answer's check, its score, the verdict), so a
+  wrong verdict is traced to the step where it went wrong.
 
     python benchmarks/reasoning_checks.py --model rm/ --n 100   # -> results/reasoning_checks.json
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import re
 import time
 from pathlib import Path
@@ -159,11 +163,40 @@ def answer_summary(counts: collections.Counter) -> dict:
         "check_unparsed": counts["check_unparsed"],
         "truth_right": counts["truth_right"],
         "verdict_follows_own_claim_and_truth": counts["verdict_follows"],
+        "first_departure": {
+            outcome: {stage: counts[f"departure_{outcome}_{stage}"] for stage in STAGES}
+            for outcome in ("right_verdict", "wrong_verdict")
+        }
+        if counts["departures"]
+        else None,
         "verdict_follows_by_case": {
             case: {"n": counts[f"verdict_{case}_n"], "followed": counts[f"verdict_{case}_follows"]}
             for case in ("match", "differ")
         },
     }
+
+
+STAGES = ("description", "correct_answer", "check", "score", "verdict", "none")
+
+
+def first_departure(written: str, oracle: str) -> str:
+    """The first step of an understanding pair answer that departs from the oracle's reasoning: its
+    description, correct answer, one answer's check (`claim ..., truth ...: right`), that answer's score,
+    then the verdict line; "none" when every line agrees."""
+    said = [line.strip() for line in written.strip().splitlines()]
+    for i, line in enumerate(oracle.strip().splitlines()):
+        line = line.strip()
+        got = said[i] if i < len(said) else ""
+        if got == line:
+            continue
+        if "shows" in line.split(":")[0]:
+            return "description"
+        if line.startswith("Correct answer"):
+            return "correct_answer"
+        if line.startswith("Answer"):
+            return "check" if _check_part(got) != _check_part(line) else "score"
+        return "verdict"
+    return "none"
 
 
 def _lines(text: str, word: str) -> dict[str, str]:
@@ -178,6 +211,7 @@ def _check_part(line: str) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     from unireward.bench.loaders import BENCH_FRAME_POLICY
+    from unireward.data.records import shapes_labels, target_text
     from unireward.data.shapes import (
         ShapesWorld,
         answer_checks,
@@ -186,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
         true_answer,
         video_alignment_checks,
     )
-    from unireward.judge import load_judge
+    from unireward.judge import default_model_path, load_judge
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -207,6 +241,8 @@ def main(argv: list[str] | None = None) -> dict:
         args.model, decision="generate", batch_size=args.batch_size, frame_policy=BENCH_FRAME_POLICY
     )
     world = ShapesWorld(args.seed)
+    meta_path = Path(args.model or default_model_path()) / "unireward.json"
+    describe_style = json.loads(meta_path.read_text()).get("describe", "") if meta_path.exists() else ""
     start = time.perf_counter()
     result = {}
     for task in tasks:
@@ -228,6 +264,13 @@ def main(argv: list[str] | None = None) -> dict:
             prompt = ex.spec["prompt"]
             tally_description(counts["pair"], describe(prompt.media), text)
             tally_correct_answer(counts["pair"], true_answer(prompt), text)
+            if ex.label != "tie":
+                oracle = target_text(
+                    judge.protocol, task, "pair", *shapes_labels(task, ex, True, describe_style)
+                )
+                outcome = "right_verdict" if verdict.winner == ex.label else "wrong_verdict"
+                counts["pair"]["departures"] += 1
+                counts["pair"][f"departure_{outcome}_{first_departure(text, oracle)}"] += 1
             lines = _lines(text, "Answer")
             for k, side in (("1", "a"), ("2", "b")):
                 tally_answer(
@@ -286,6 +329,9 @@ def main(argv: list[str] | None = None) -> dict:
                     f"{by['match']['followed']}/{by['match']['n']}, when they differ "
                     f"{by['differ']['followed']}/{by['differ']['n']}"
                 )
+                for outcome, stages in (s["first_departure"] or {}).items():
+                    cells = "  ".join(f"{stage} {n}" for stage, n in stages.items())
+                    print(f"{task} {mode:<5} {outcome}s, first line off the oracle's: {cells}")
     write_result(args.out, out)
     return out
 

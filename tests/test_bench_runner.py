@@ -509,7 +509,6 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
     for task in ("image_und", "video_und"):
         for _ in range(30):
             ex = world.pair_example(task)
-            text = target_text(proto, task, "pair", *shapes_labels(task, ex, explain=True))
             text = target_text(
                 proto, task, "pair", *shapes_labels(task, ex, explain=True, describe="shows+videos")
             )
@@ -549,5 +548,45 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
         "check_unparsed": 1,
         "truth_right": 1,
         "verdict_follows_own_claim_and_truth": 1,
+        "first_departure": None,
         "verdict_follows_by_case": {"match": {"n": 2, "followed": 1}, "differ": {"n": 0, "followed": 0}},
     }
+
+
+def test_first_departure_names_the_first_step_off_the_oracles_reasoning():
+    from unireward.data.records import shapes_labels, target_text
+    from unireward.data.shapes import ShapesWorld
+    from unireward.protocols import get_protocol
+    from unireward.train.shapes import PROTOCOL
+
+    rc = _benchmark("reasoning_checks")
+    proto, world = get_protocol(PROTOCOL), ShapesWorld(5)
+    ex = world.pair_example("video_und")
+    oracle = target_text(proto, "video_und", "pair", *shapes_labels("video_und", ex, True, "colours+videos"))
+    lines = oracle.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "Video shows",
+        "Correct answer",
+        "Answer 1",
+        "Answer 2",
+        "Overall Judgment",
+    ]
+
+    def edited(k: int, new: str) -> str:
+        return "\n".join(lines[:k] + [new] + lines[k + 1 :])
+
+    assert rc.first_departure(oracle, oracle) == "none"
+    assert (
+        rc.first_departure(edited(0, "Video shows: a red cross moving up slowly."), oracle) == "description"
+    )
+    assert rc.first_departure(edited(1, "Correct answer: Yes."), oracle) == "correct_answer"
+    check, score = lines[2].rsplit(", score: ", 1)
+    assert (
+        rc.first_departure(edited(2, f"{check}, score: {int(score.rstrip('.')) % 5 + 1}."), oracle) == "score"
+    )
+    assert rc.first_departure(edited(2, "Answer 1: claim x, truth y: wrong, score: 1."), oracle) == "check"
+    assert (
+        rc.first_departure(edited(4, "Overall Judgment: Answer 1 is better than Answer 1."), oracle)
+        == "verdict"
+    )
+    assert rc.first_departure(lines[0], oracle) == "correct_answer"  # a cut-off answer departs where it ends
