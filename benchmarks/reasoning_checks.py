@@ -16,8 +16,8 @@ their reasoning before the verdict or score, so each step can be checked against
   that match their truth and claims that differ, so a judge that always writes `right` shows); with `describe`
   judges, the `Image shows:` / `Video shows:` line too. Pair answers are also compared line by line with
   the oracle's own reasoning (the training target): for right and for wrong verdicts apart, the first line
-  that departs from it (description, correct answer, an answer's check, its score, the verdict), so a
-  wrong verdict is traced to the step where it went wrong.
+  after the description that departs from it (correct answer, an answer's check, its score, the verdict),
+  so a wrong verdict is traced to the step where it went wrong.
 
     python benchmarks/reasoning_checks.py --model rm/ --n 100   # -> results/reasoning_checks.json
 """
@@ -176,24 +176,27 @@ def answer_summary(counts: collections.Counter) -> dict:
     }
 
 
-STAGES = ("description", "correct_answer", "check", "score", "verdict", "none")
+STAGES = ("correct_answer", "check", "score", "verdict", "none")
 
 
 def first_departure(written: str, oracle: str) -> str:
-    """The first step of an understanding pair answer that departs from the oracle's reasoning: its
-    description, correct answer, one answer's check (`claim ..., truth ...: right`), that answer's score,
-    then the verdict line; "none" when every line agrees."""
-    said = [line.strip() for line in written.strip().splitlines()]
-    for i, line in enumerate(oracle.strip().splitlines()):
+    """The first step of an understanding pair answer, after its description, that departs from the
+    oracle's reasoning: the correct answer, one answer's check (`claim ..., truth ...: right`), that
+    answer's score, then the verdict; "none" when all agree. Lines are matched by their label (`Answer 2`),
+    so a missing line departs where it is missing. The description is left out because it is counted on
+    its own above and is often off in an object the question does not ask about."""
+    said = {}
+    for line in written.strip().splitlines():
+        said.setdefault(line.split(":")[0].strip(), line.strip())
+    for line in oracle.strip().splitlines():
         line = line.strip()
-        got = said[i] if i < len(said) else ""
-        if got == line:
+        key = line.split(":")[0]
+        got = said.get(key, "")
+        if "shows" in key or got == line:
             continue
-        if "shows" in line.split(":")[0]:
-            return "description"
-        if line.startswith("Correct answer"):
+        if key == "Correct answer":
             return "correct_answer"
-        if line.startswith("Answer"):
+        if key.startswith("Answer"):
             return "check" if _check_part(got) != _check_part(line) else "score"
         return "verdict"
     return "none"
@@ -331,7 +334,7 @@ def main(argv: list[str] | None = None) -> dict:
                 )
                 for outcome, stages in (s["first_departure"] or {}).items():
                     cells = "  ".join(f"{stage} {n}" for stage, n in stages.items())
-                    print(f"{task} {mode:<5} {outcome}s, first line off the oracle's: {cells}")
+                    print(f"{task} {mode:<5} {outcome}s, first step off the oracle's: {cells}")
     write_result(args.out, out)
     return out
 

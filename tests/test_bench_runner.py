@@ -576,9 +576,7 @@ def test_first_departure_names_the_first_step_off_the_oracles_reasoning():
         return "\n".join(lines[:k] + [new] + lines[k + 1 :])
 
     assert rc.first_departure(oracle, oracle) == "none"
-    assert (
-        rc.first_departure(edited(0, "Video shows: a red cross moving up slowly."), oracle) == "description"
-    )
+    assert rc.first_departure(edited(0, "Video shows: a red cross moving up slowly."), oracle) == "none"
     assert rc.first_departure(edited(1, "Correct answer: Yes."), oracle) == "correct_answer"
     check, score = lines[2].rsplit(", score: ", 1)
     assert (
@@ -589,4 +587,7 @@ def test_first_departure_names_the_first_step_off_the_oracles_reasoning():
         rc.first_departure(edited(4, "Overall Judgment: Answer 1 is better than Answer 1."), oracle)
         == "verdict"
     )
-    assert rc.first_departure(lines[0], oracle) == "correct_answer"  # a cut-off answer departs where it ends
+    assert (
+        rc.first_departure("\n".join(lines[:2]), oracle) == "check"
+    )  # a cut-off answer departs where it ends
+    assert rc.first_departure("\n".join(lines[1:]), oracle) == "none"  # no description: matched by label
