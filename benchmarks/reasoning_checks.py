@@ -113,10 +113,15 @@ def tally_description(counts: collections.Counter, true_description: str, text: 
         tally_objects(counts, true_description, found.group(1))
 
 
-def tally_correct_answer(counts: collections.Counter, true_answer: str, text: str) -> None:
+def tally_correct_answer(counts: collections.Counter, true_answer: str, text: str, kind: str = "") -> None:
+    """Count the `Correct answer:` line; with the question's `kind` (direction, order, ...) also per kind."""
     found = re.search(r"Correct answer: (.*)", text)
+    exact = found is not None and found.group(1).strip() == true_answer
     counts["correct_answer_n"] += 1
-    counts["correct_answer_exact"] += found is not None and found.group(1).strip() == true_answer
+    counts["correct_answer_exact"] += exact
+    if kind:
+        counts[f"correct_answer_kind_{kind}_n"] += 1
+        counts[f"correct_answer_kind_{kind}_exact"] += exact
 
 
 def video_summary(counts: collections.Counter) -> dict:
@@ -158,6 +163,11 @@ def answer_summary(counts: collections.Counter) -> dict:
     return {
         "description": _description(counts),
         "correct_answer": {"n": counts["correct_answer_n"], "exact": counts["correct_answer_exact"]},
+        "correct_answer_by_question": {
+            key.split("_")[3]: {"n": n, "exact": counts[key.removesuffix("_n") + "_exact"]}
+            for key, n in sorted(counts.items())
+            if key.startswith("correct_answer_kind_") and key.endswith("_n")
+        },
         "answers": counts["answers"],
         "check_exact": counts["check_exact"],
         "check_unparsed": counts["check_unparsed"],
@@ -266,7 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
                 continue
             prompt = ex.spec["prompt"]
             tally_description(counts["pair"], describe(prompt.media), text)
-            tally_correct_answer(counts["pair"], true_answer(prompt), text)
+            tally_correct_answer(counts["pair"], true_answer(prompt), text, prompt.question.kind)
             if ex.label != "tie":
                 oracle = target_text(
                     judge.protocol, task, "pair", *shapes_labels(task, ex, True, describe_style)
@@ -288,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
                 continue
             prompt = ex.spec["prompt"]
             tally_description(counts["point"], describe(prompt.media), text)
-            tally_correct_answer(counts["point"], true_answer(prompt), text)
+            tally_correct_answer(counts["point"], true_answer(prompt), text, prompt.question.kind)
             found = re.search(r"^Answer: (.*)$", text, re.MULTILINE)
             tally_answer(
                 counts["point"], answer_checks(prompt, ex.spec["candidate"]), found.group(1) if found else ""
@@ -332,6 +342,10 @@ def main(argv: list[str] | None = None) -> dict:
                     f"{by['match']['followed']}/{by['match']['n']}, when they differ "
                     f"{by['differ']['followed']}/{by['differ']['n']}"
                 )
+                kinds = "  ".join(
+                    f"{k} {c['exact']}/{c['n']}" for k, c in s["correct_answer_by_question"].items()
+                )
+                print(f"{task} {mode:<5} correct answer by question: {kinds}")
                 for outcome, stages in (s["first_departure"] or {}).items():
                     cells = "  ".join(f"{stage} {n}" for stage, n in stages.items())
                     print(f"{task} {mode:<5} {outcome}s, first step off the oracle's: {cells}")

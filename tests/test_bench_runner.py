@@ -516,13 +516,24 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
             rc.tally_description(
                 und, (describe_image if task == "image_und" else describe_video)(media), text
             )
-            rc.tally_correct_answer(und, true_answer(ex.spec["prompt"]), text)
+            rc.tally_correct_answer(
+                und, true_answer(ex.spec["prompt"]), text, ex.spec["prompt"].question.kind
+            )
             for k, side in (("1", "a"), ("2", "b")):
                 line = rc._check_part(rc._lines(text, "Answer")[k])
                 rc.tally_answer(und, answer_checks(ex.spec["prompt"], ex.spec[side]), line)
     s = rc.answer_summary(und)
     d = s["description"]
     assert s["correct_answer"] == {"n": 60, "exact": 60} and (d["written"], d["exact"]) == (60, 60)
+    by_question = s["correct_answer_by_question"]
+    assert len(by_question) >= 4 and sum(c["n"] for c in by_question.values()) == 60
+    assert all(c["exact"] == c["n"] for c in by_question.values())
+    wrong_kind = collections.Counter()
+    rc.tally_correct_answer(
+        wrong_kind, "The red circle moves up.", "Correct answer: The red circle moves up.", "direction"
+    )
+    rc.tally_correct_answer(wrong_kind, "Yes.", "Correct answer: No.", "direction")
+    assert rc.answer_summary(wrong_kind)["correct_answer_by_question"] == {"direction": {"n": 2, "exact": 1}}
     assert d["seen"]["right"] == d["seen"]["objects"] >= 60
     assert (
         s["check_exact"]
@@ -543,6 +554,7 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
     assert rc.answer_summary(wrong) == {
         "description": {"written": 0, "exact": 0, "held_out": none, "seen": none},
         "correct_answer": {"n": 0, "exact": 0},
+        "correct_answer_by_question": {},
         "answers": 3,
         "check_exact": 1,
         "check_unparsed": 1,
