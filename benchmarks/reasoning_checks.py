@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import re
 import time
 from pathlib import Path
@@ -113,6 +112,9 @@ def tally_description(counts: collections.Counter, true_description: str, text: 
         tally_objects(counts, true_description, found.group(1))
 
 
+KIND_KEY = "correct_answer_kind_"  # + question kind + "_n" / "_exact" in the counts
+
+
 def tally_correct_answer(counts: collections.Counter, true_answer: str, text: str, kind: str = "") -> None:
     """Count the `Correct answer:` line; with the question's `kind` (direction, order, ...) also per kind."""
     found = re.search(r"Correct answer: (.*)", text)
@@ -120,8 +122,8 @@ def tally_correct_answer(counts: collections.Counter, true_answer: str, text: st
     counts["correct_answer_n"] += 1
     counts["correct_answer_exact"] += exact
     if kind:
-        counts[f"correct_answer_kind_{kind}_n"] += 1
-        counts[f"correct_answer_kind_{kind}_exact"] += exact
+        counts[f"{KIND_KEY}{kind}_n"] += 1
+        counts[f"{KIND_KEY}{kind}_exact"] += exact
 
 
 def video_summary(counts: collections.Counter) -> dict:
@@ -164,9 +166,10 @@ def answer_summary(counts: collections.Counter) -> dict:
         "description": _description(counts),
         "correct_answer": {"n": counts["correct_answer_n"], "exact": counts["correct_answer_exact"]},
         "correct_answer_by_question": {
-            key.split("_")[3]: {"n": n, "exact": counts[key.removesuffix("_n") + "_exact"]}
-            for key, n in sorted(counts.items())
-            if key.startswith("correct_answer_kind_") and key.endswith("_n")
+            kind: {"n": counts[f"{KIND_KEY}{kind}_n"], "exact": counts[f"{KIND_KEY}{kind}_exact"]}
+            for kind in sorted(
+                k[len(KIND_KEY) : -len("_n")] for k in counts if k.startswith(KIND_KEY) and k.endswith("_n")
+            )
         },
         "answers": counts["answers"],
         "check_exact": counts["check_exact"],
@@ -233,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
         true_answer,
         video_alignment_checks,
     )
-    from unireward.judge import default_model_path, load_judge
+    from unireward.judge import default_model_path, load_judge, model_meta
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -254,8 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.model, decision="generate", batch_size=args.batch_size, frame_policy=BENCH_FRAME_POLICY
     )
     world = ShapesWorld(args.seed)
-    meta_path = Path(args.model or default_model_path()) / "unireward.json"
-    describe_style = json.loads(meta_path.read_text()).get("describe", "") if meta_path.exists() else ""
+    describe_style = model_meta(args.model or default_model_path()).get("describe", "")
     start = time.perf_counter()
     result = {}
     for task in tasks:

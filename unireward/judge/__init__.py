@@ -49,7 +49,7 @@ def load_judge(
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     path = default_model_path() if model is None and backend == "hf" else model
-    meta = _model_meta(path) if path is not None else {}
+    meta = model_meta(path) if path is not None else {}
     protocol = protocol or meta.get("protocol") or "v1"
     decision = decision or meta.get("decision") or "logits"
     config = JudgeConfig(
@@ -74,7 +74,7 @@ def load_judge(
     return Judge(HFBackend(path, **backend_kwargs), config)
 
 
-def _model_meta(path: str | Path) -> dict:
+def model_meta(path: str | Path) -> dict:
     """Models trained by unireward record how they should be asked (protocol, decision) in unireward.json."""
     import json
 
@@ -82,4 +82,12 @@ def _model_meta(path: str | Path) -> dict:
     return json.loads(meta.read_text()) if meta.exists() else {}
 
 
-__all__ = ["DECISIONS", "DEFAULT_MODEL_DIR", "Judge", "JudgeConfig", "load_judge", "default_model_path"]
+__all__ = [
+    "DECISIONS",
+    "DEFAULT_MODEL_DIR",
+    "Judge",
+    "JudgeConfig",
+    "load_judge",
+    "default_model_path",
+    "model_meta",
+]
