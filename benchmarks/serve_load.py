@@ -16,15 +16,15 @@ about the same per item at any batch size; only per-call overhead is shared).
 Traffic goes to the loopback address only; each setting stops after --duration seconds or --max-requests.
 
 The GPU results were written by this script on a lent H200 (`--out` named each file; the JSON records the
-settings, newer runs the command too):
+settings and the command):
 
-    python benchmarks/serve_load.py --device cuda --out results/serve_load_h200_c32.json
+    python benchmarks/serve_load.py --device cuda --out benchmarks/results/serve_load_h200_c32.json
     python benchmarks/serve_load.py --device cuda --clients 64 --max-batch-size 64 --duration 20 \
-        --out results/serve_load_h200_c64.json
+        --out benchmarks/results/serve_load_h200_c64.json
     python benchmarks/serve_load.py --device cuda --model unireward/assets/default_model --clients 64 \
-        --max-batch-size 64 --out results/serve_load_h200_default_model_c64_15s.json
+        --max-batch-size 64 --out benchmarks/results/serve_load_h200_default_model_c64_15s.json
     python benchmarks/serve_load.py --device cuda --model unireward/assets/default_model --clients 64 \
-        --max-batch-size 64 --duration 60 --out results/serve_load_h200_default_model_c64_60s.json
+        --max-batch-size 64 --duration 60 --out benchmarks/results/serve_load_h200_default_model_c64_60s.json
 """
 
 from __future__ import annotations
