@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
         describe_video,
         true_answer,
         video_alignment_checks,
+        video_style,
     )
     from unireward.judge import default_model_path, load_judge, model_meta
 
@@ -258,6 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     world = ShapesWorld(args.seed)
     describe_style = model_meta(args.model or default_model_path()).get("describe", "")
+    ends = video_style(describe_style) == "ends"
     start = time.perf_counter()
     result = {}
     for task in tasks:
@@ -266,7 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
         verdicts = judge.rank([p.item for p in pairs], decision="generate", swap=False, progress=True)
         scores = judge.score([p.item for p in points], decision="generate", progress=True)
         counts = {"pair": collections.Counter(), "point": collections.Counter()}
-        describe = describe_video if task.startswith("video") else describe_image
+        describe = (lambda spec: describe_video(spec, ends)) if task.startswith("video") else describe_image
         for ex, verdict in zip(pairs, verdicts, strict=True):
             text = verdict.raw_text or ""
             if task == "video_gen":
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
                 for k, side, details in (("1", "a", ex.details_a), ("2", "b", ex.details_b)):
                     checks = video_alignment_checks(ex.spec["prompt"], ex.spec[side])
                     tally_video(counts["pair"], details["dimensions"], lines.get(k, ""), checks)
-                    tally_description(counts["pair"], describe_video(ex.spec[side]), lines.get(k, ""))
+                    tally_description(counts["pair"], describe_video(ex.spec[side], ends), lines.get(k, ""))
                 continue
             prompt = ex.spec["prompt"]
             tally_description(counts["pair"], describe(prompt.media), text)
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
             if task == "video_gen":
                 checks = video_alignment_checks(ex.spec["prompt"], ex.spec["candidate"])
                 tally_video(counts["point"], ex.details["dimensions"], text, checks)
-                tally_description(counts["point"], describe_video(ex.spec["candidate"]), text)
+                tally_description(counts["point"], describe_video(ex.spec["candidate"], ends), text)
                 continue
             prompt = ex.spec["prompt"]
             tally_description(counts["point"], describe(prompt.media), text)

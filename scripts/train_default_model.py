@@ -23,7 +23,7 @@ DEFAULT_OUT = REPO / "unireward" / "assets" / "default_model"
 
 
 def main(argv: list[str] | None = None) -> None:
-    from unireward.data.shapes import DESCRIBE_STYLES, VIDEOS_SUFFIX
+    from unireward.data.shapes import DESCRIBE_STYLES, VIDEO_ENDS_SUFFIX, VIDEOS_SUFFIX
     from unireward.train.shapes import ShapesTrainingConfig
 
     d = ShapesTrainingConfig(work_dir="")
@@ -81,10 +81,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--describe-videos",
-        action="store_true",
+        nargs="?",
+        const="becomes",
+        default="",
+        choices=("becomes", "ends"),
         help="video-task targets first say what each video shows ('red square moving left quickly, becomes "
         "blue'); video generation then checks the caption against it ('colour red, asked green: 0') before "
-        "the five ratings, video understanding says it before the correct answer",
+        "the five ratings, video understanding says it before the correct answer. 'ends': every object "
+        "states its last look, changed or not ('..., ends blue square'), so a change is two written words "
+        "that differ (default without a value: becomes)",
     )
     parser.add_argument(
         "--lookup-drills",
@@ -178,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
         vision_shape_from_random_palette_only=not args.shape_in_world_palette,
         spec=spec,
         balanced_checks=args.balanced_checks,
-        describe=args.describe + (VIDEOS_SUFFIX if args.describe_videos else ""),
+        describe=args.describe
+        + {"": "", "becomes": VIDEOS_SUFFIX, "ends": VIDEO_ENDS_SUFFIX}[args.describe_videos],
         drills=DrillPlan(
             lookup=args.lookup_drills,
             warmup_lookup=warmup_drills,
@@ -288,7 +294,7 @@ answers only: it is a demonstration and test model, not a general reward model.
 
 def data_description(meta: dict, args) -> str:
     """The model card's "Data" line: what the training rows were, from the run's unireward.json."""
-    from unireward.data.shapes import VIDEOS_SUFFIX
+    from unireward.data.shapes import check_describe, video_style
 
     drills = sum(meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills"))
     if args.n:
@@ -301,7 +307,7 @@ def data_description(meta: dict, args) -> str:
     if meta.get("balanced_checks"):
         data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
     if meta.get("describe"):
-        style = meta["describe"].removesuffix(VIDEOS_SUFFIX)
+        style = check_describe(meta["describe"])
         if style:
             data += "; image-task targets first say what each image shows"
         if style.startswith("lookup"):
@@ -311,9 +317,12 @@ def data_description(meta: dict, args) -> str:
             data += "beside the asked colour"
         if style in ("lookup-checks", "colours"):
             data += " (point answers too)"
-        if meta["describe"].endswith(VIDEOS_SUFFIX):
-            data += "; video-task targets first say what each video shows, and video-generation ones check "
-            data += "the caption's colour, shape, direction and speed against it before rating"
+        if videos := video_style(meta["describe"]):
+            data += "; video-task targets first say what each video shows"
+            if videos == "ends":
+                data += " (each object's last look too, changed or not)"
+            data += ", and video-generation ones check the caption's colour, shape, direction and speed "
+            data += "against it before rating"
         if meta.get("drill_warmup"):
             w = meta["drill_warmup"]
             data += f"; {w['lookup_drills']} text-only lookup drills after each of the first {w['cycles']:,} "
@@ -326,7 +335,8 @@ def data_description(meta: dict, args) -> str:
         data += f"; {meta['comparison_drills']} text-only understanding-check drills after every 8 task rows"
     if meta.get("comparison_tail"):
         t = meta["comparison_tail"]
-        data += f"; {t['comparison_drills']} understanding-check drills per cycle from cycle {t['from_cycle']:,} on"
+        data += f"; {t['comparison_drills']} understanding-check drills per cycle from cycle "
+        data += f"{t['from_cycle']:,} on"
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "

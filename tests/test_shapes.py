@@ -556,6 +556,56 @@ def test_describe_videos_says_what_each_video_shows_and_checks_the_caption_besid
     assert explanation("video_gen", pair, describe="lookup") == explanation("video_gen", pair)
 
 
+def test_videos_ends_style_states_every_objects_last_look_so_a_change_is_two_differing_words():
+    from unireward.data.shapes import (
+        check_describe,
+        comparison_drill,
+        describe_video,
+        explanation,
+        und_truth,
+        video_style,
+    )
+
+    square = Track(Obj("red", "square", 0.2, 0.5), "left", 0.3, change_at=0.5, change_colour="blue")
+    late = Track(Obj("green", "cross", 0.7, 0.5), appear=0.4)
+    video = VideoSpec((square, late))
+    speed = "slowly" if square.speed == "slow" else "quickly"
+    assert describe_video(video, ends=True) == (
+        f"red square moving left {speed}, ends blue square; then green cross static, ends green cross"
+    )
+    assert describe_video(video) == f"red square moving left {speed}, becomes blue; then green cross static"
+    assert [video_style(d) for d in ("colours", "colours+videos", "colours+videos-ends", "+videos-ends")] == [
+        "",
+        "becomes",
+        "ends",
+        "ends",
+    ]
+    assert check_describe("colours+videos-ends") == "colours"
+    with pytest.raises(ValueError, match="videos-ends"):
+        video_style("colours+ends")
+    # Change questions: the yes/no truth is exactly "start and end words differ" in the written description.
+    world, seen = ShapesWorld(5), collections.Counter()
+    while min(seen["yes"], seen["no"]) < 15:
+        ex = world.point_example("video_und")
+        q, media = ex.spec["prompt"].question, ex.spec["prompt"].media
+        if q.kind != "change":
+            continue
+        text = explanation("video_und", ex, describe="colours+videos-ends")
+        assert text.startswith(f"Video shows: {describe_video(media, ends=True)}.\nCorrect answer: ")
+        start, end = (q.colour or "[a-z]+", q.shape or "[a-z]+"), "([a-z]+) ([a-z]+)"
+        found = re.search(rf"({start[0]}) ({start[1]}) (?:static|moving [a-z]+ [a-z]+), ends {end}", text)
+        k = 1 if q.attr == "colour" else 2
+        changed = found.group(k) != found.group(k + 2)
+        (truth,), _ = und_truth(ex.spec["prompt"])
+        assert truth == ("yes" if changed else "no")
+        seen[truth] += 1
+        drill_prompt, _ = comparison_drill(ex, "colours+videos-ends")
+        assert drill_prompt.startswith(f"Video shows: {describe_video(media, ends=True)}.\n")
+    pair = world.pair_example("video_gen")
+    assert ", ends " in explanation("video_gen", pair, describe="+videos-ends").splitlines()[0]
+    assert ", ends " not in explanation("video_gen", pair, describe="+videos")
+
+
 def test_colours_style_writes_the_shapes_colours_beside_the_asked_colour():
     from unireward.data.shapes import explanation, lookup_drill, lookup_style
 

@@ -184,6 +184,9 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     assert plain.startswith("fresh draws (0 rows, of which 3 in 11 text-only drills; none repeated)")
     videos = module.data_description({"describe": "lookup-checks+videos"}, fresh)
     assert "(point answers too)" in videos and "what each video shows" in videos
+    assert "last look" not in videos
+    ends = module.data_description({"describe": "colours+videos-ends"}, fresh)
+    assert "what each video shows (each object's last look too, changed or not)" in ends
     named = module.data_description({"describe": "colours", "lookup_drills": 3, "name_drills": 2}, fresh)
     assert named.startswith("fresh draws (0 rows, of which 5 in 13 text-only drills;")
     assert "2 text-only naming drills" in named and "names appear in training text (never in" in named

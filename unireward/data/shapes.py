@@ -1175,15 +1175,22 @@ def describe_image(spec: ImageSpec) -> str:
     return ", ".join(f"{o.colour} {o.shape}" for o in objs) or "nothing"
 
 
-def describe_video(spec: VideoSpec) -> str:
+def describe_video(spec: VideoSpec, ends: bool = False) -> str:
     """What a video shows, as `describe_image` for images: each object with its motion and any change,
     in order of appearance (`; then` before an object that appears later, `; ` between objects that
     appear together), then flicker (`red square moving left quickly, becomes blue; then green cross
-    static; several frames drop`)."""
+    static; several frames drop`).
+
+    With `ends`, every object states its last look whether or not it changed (`red square moving left
+    quickly, ends blue square`): "does it change?" is then a comparison of two written words, where a
+    `becomes` asks the model to notice the change before writing anything (research log, session 13).
+    """
 
     def phrase(t: Track) -> str:
         motion = f"moving {t.direction} {ADVERBS[t.speed]}" if t.speed else "static"
         end, (colour_changed, shape_changed) = t.at(1.0), _changes(t)
+        if ends:
+            return f"{t.obj.colour} {t.obj.shape} {motion}, ends {end.colour} {end.shape}"
         change = " ".join([end.colour] * colour_changed + [end.shape] * shape_changed)
         return f"{t.obj.colour} {t.obj.shape} {motion}" + (f", becomes {change}" if change else "")
 
@@ -1214,6 +1221,7 @@ def video_alignment_checks(cap: VideoCaption, spec: VideoSpec) -> str:
 
 
 VIDEOS_SUFFIX = "+videos"  # e.g. "lookup-checks+videos": the video tasks' targets also describe the video
+VIDEO_ENDS_SUFFIX = "+videos-ends"  # as VIDEOS_SUFFIX, each object's last look always stated (`ends ...`)
 
 # "shows": say what each image shows, then check; "lookup": also, before each caption object's check, what
 # the image shows of its shape; "lookup-checks": as "lookup", and image-generation point answers write the
@@ -1226,14 +1234,23 @@ DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks", "colours")
 
 def check_describe(describe: str) -> str:
     """`describe` as the explanations take it: "" (off) or one of DESCRIBE_STYLES, optionally followed by
-    VIDEOS_SUFFIX; returns the image style alone."""
-    style = describe.removesuffix(VIDEOS_SUFFIX)
+    VIDEOS_SUFFIX or VIDEO_ENDS_SUFFIX; returns the image style alone."""
+    style = describe.removesuffix(VIDEO_ENDS_SUFFIX).removesuffix(VIDEOS_SUFFIX)
     if style not in ("", *DESCRIBE_STYLES):
         raise ValueError(
-            f"describe must be '' or one of {DESCRIBE_STYLES}, each optionally + {VIDEOS_SUFFIX!r}, "
-            f"got {describe!r}"
+            f"describe must be '' or one of {DESCRIBE_STYLES}, each optionally + {VIDEOS_SUFFIX!r} or "
+            f"+ {VIDEO_ENDS_SUFFIX!r}, got {describe!r}"
         )
     return style
+
+
+def video_style(describe: str) -> str:
+    """How the targets of a `describe` style describe videos: "" (not at all), "becomes" (a change is
+    written when there is one, VIDEOS_SUFFIX) or "ends" (every object's last look, VIDEO_ENDS_SUFFIX)."""
+    check_describe(describe)
+    if describe.endswith(VIDEO_ENDS_SUFFIX):
+        return "ends"
+    return "becomes" if describe.endswith(VIDEOS_SUFFIX) else ""
 
 
 def caption_objects(cap: Caption) -> tuple[tuple[str, str], ...]:
@@ -1307,11 +1324,11 @@ def lookup_drill(example: PairExample, lookup: str = "sees") -> tuple[str, str]:
     return prompt, "\n".join(lines)
 
 
-def shows_line(media: ImageSpec | VideoSpec) -> str:
+def shows_line(media: ImageSpec | VideoSpec, ends: bool = False) -> str:
     """The line a `describe` target writes before its checks: `Image shows: red cross, blue circle.` or
-    `Video shows: ...` (`describe_image`, `describe_video`)."""
+    `Video shows: ...` (`describe_image`, `describe_video`, with `ends` as it takes it)."""
     if isinstance(media, VideoSpec):
-        return f"Video shows: {describe_video(media)}."
+        return f"Video shows: {describe_video(media, ends)}."
     return f"Image shows: {describe_image(media)}."
 
 
@@ -1329,18 +1346,18 @@ def name_drill(spec: ImageSpec) -> tuple[str, str]:
     return NAME_DRILL_PROMPT, describe_image(spec)
 
 
-def comparison_drill(example: PointExample) -> tuple[str, str]:
+def comparison_drill(example: PointExample, describe: str = "") -> tuple[str, str]:
     """A text-only exercise of the understanding checks: (prompt, the point target's `answer_checks`).
 
     The prompt gives what the media show (as the `describe` targets write it), the question, the correct
     answer and the candidate's answer as text; the answer is the check line, claim beside truth
     (`claim one, truth two: wrong`). The comparison is learnt late and can be missed altogether
     (research log, session 11); these rows put gradient on it alone, as the lookup drills do for the
-    image-generation checks.
+    image-generation checks. `describe` picks how videos are described (`video_style`).
     """
     prompt = example.spec["prompt"]
     text = (
-        f"{shows_line(prompt.media)}\nQuestion: {prompt.question.text}\n"
+        f"{shows_line(prompt.media, video_style(describe) == 'ends')}\nQuestion: {prompt.question.text}\n"
         f"Correct answer: {true_answer(prompt)}\n"
         f"Answer: {answer_text(prompt.question, example.spec['candidate'])}\nCheck the answer."
     )
@@ -1360,11 +1377,11 @@ def _candidate_summary(
     details: dict,
     prompt: Any,
     describe: str = "",
-    videos: bool = False,
+    videos: str = "",
 ) -> str:
     """One candidate's line of a pair explanation; `describe` is the image style (no VIDEOS_SUFFIX), and
-    with `videos` a video-generation line first says what the video shows and checks the caption beside
-    it (`describe_video`, `video_alignment_checks`)."""
+    with a `videos` style (`video_style`) a video-generation line first says what the video shows and
+    checks the caption beside it (`describe_video`, `video_alignment_checks`)."""
     word = task.media_word
     if task == Task.IMAGE_GEN:
         elements = _element_checks(prompt, candidate, details["elements"], lookup_style(describe))
@@ -1373,11 +1390,8 @@ def _candidate_summary(
         return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
     if task == Task.VIDEO_GEN:
         dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
-        looked = (
-            f"shows {describe_video(candidate)}; {video_alignment_checks(prompt, candidate)}; "
-            if videos
-            else ""
-        )
+        shown = describe_video(candidate, videos == "ends")
+        looked = f"shows {shown}; {video_alignment_checks(prompt, candidate)}; " if videos else ""
         return f"{word} {k}: {looked}{dims}, score {score:g}."
     return f"{word} {k}: {answer_checks(prompt, candidate)}, score: {score:g}."
 
@@ -1393,19 +1407,21 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     each image shows (`describe_image`), so the checks and the correct answer follow from that text;
     "lookup" also writes, before each caption object's check, the image's objects of its shape (`sees`);
     "lookup-checks" also gives image-generation point answers the pair answers' element checks. Any style
-    followed by VIDEOS_SUFFIX also describes videos (`describe_video`): video generation then checks the
-    caption's elements against that text before rating, video understanding says it before the answer.
+    followed by VIDEOS_SUFFIX (or VIDEO_ENDS_SUFFIX) also describes videos (`describe_video`): video
+    generation then checks the caption's elements against that text before rating, video understanding
+    says it before the answer.
     """
     task = Task.parse(task)
-    videos = describe.endswith(VIDEOS_SUFFIX)
+    videos = video_style(describe)
+    ends = videos == "ends"
     describe = check_describe(describe)
     prompt = example.spec["prompt"]
     shows = ""
     if (describe and task == Task.IMAGE_UND) or (videos and task == Task.VIDEO_UND):
-        shows = f"{shows_line(prompt.media)}\n"
+        shows = f"{shows_line(prompt.media, ends)}\n"
     if videos and task == Task.VIDEO_GEN and isinstance(example, PointExample):
         c = example.spec["candidate"]
-        return f"{shows_line(c)}\nCaption: {video_alignment_checks(prompt, c)}."
+        return f"{shows_line(c, ends)}\nCaption: {video_alignment_checks(prompt, c)}."
     if isinstance(example, PointExample):
         if task == Task.IMAGE_GEN:
             c = example.spec["candidate"]

@@ -183,7 +183,8 @@ class ShapesTrainingConfig:
     # check; "lookup": each object check also first says what the image shows of its shape (shapes.sees);
     # "lookup-checks": point answers write those checks too; "colours": as lookup-checks, with the
     # shape's colours beside the asked colour in each object check. A "+videos" suffix also describes videos
-    # (shapes.describe_video) and checks video-generation captions beside it (shapes.DESCRIBE_STYLES).
+    # (shapes.describe_video) and checks video-generation captions beside it (shapes.DESCRIBE_STYLES);
+    # "+videos-ends" does so stating every object's last look (`ends red square`).
     describe: str = ""
     # Text-only drill rows after every cycle of the task rows (DrillPlan); none by default.
     drills: DrillPlan = field(default_factory=DrillPlan)
@@ -322,7 +323,7 @@ def _stream_rows(
                 yield drill_row(f"name-{i}-{k}", *name_drill(scene))
             for k in range(plan.comparisons_after(cycle)):
                 ex = drill_world.point_example(next(understanding), plan.split)
-                yield drill_row(f"compare-{i}-{k}", *comparison_drill(ex))
+                yield drill_row(f"compare-{i}-{k}", *comparison_drill(ex, describe))
 
 
 DRILL_SEED_OFFSET = 1_000_003  # the drills' own world, so adding drills leaves the task rows unchanged
