@@ -17,7 +17,9 @@ their reasoning before the verdict or score, so each step can be checked against
   judges, the `Image shows:` / `Video shows:` line too. Pair answers are also compared line by line with
   the oracle's own reasoning (the training target): for right and for wrong verdicts apart, the first line
   after the description that departs from it (correct answer, an answer's check, its score, the verdict),
-  so a wrong verdict is traced to the step where it went wrong.
+  so a wrong verdict is traced to the step where it went wrong. For video change questions ("Does the
+  square change colour?"): how often the judge's own description says a change, for objects that change
+  and for those that do not, and whether its yes/no follows that description.
 
     python benchmarks/reasoning_checks.py --model rm/ --n 100   # -> results/reasoning_checks.json
 """
@@ -126,6 +128,55 @@ def tally_correct_answer(counts: collections.Counter, true_answer: str, text: st
         counts[f"{KIND_KEY}{kind}_exact"] += exact
 
 
+def said_change(description: str, question, ends: bool) -> str:
+    """Whether a judge's own video description says the object a change question asks about changes the
+    asked attribute: "yes", "no", or "unfound" (no phrase for that object). `becomes` descriptions say
+    a change in words (`, becomes blue`); `ends` descriptions by an end look that differs from the start
+    (`red square moving left slowly, ends blue square`)."""
+    for phrase in re.split(r"; (?:then )?", description):
+        words = phrase.split()
+        if len(words) < 2 or (question.colour or words[0], question.shape or words[1]) != tuple(words[:2]):
+            continue
+        if not ends:
+            return "yes" if ", becomes " in phrase else "no"
+        end = re.search(r", ends ([a-z]+) ([a-z]+)", phrase)
+        if end is None:
+            return "unfound"
+        k = 0 if question.attr == "colour" else 1
+        return "yes" if end.group(k + 1) != words[k] else "no"
+    return "unfound"
+
+
+def tally_change_reading(counts: collections.Counter, question, truth: str, text: str, ends: bool) -> None:
+    """For a change question ("Does the square change colour?"): does the judge's description say a change
+    (`said_change`) when there is one, and does its yes/no answer follow its own description? Separates
+    the reading of the video from the step from description to answer (research log, session 13)."""
+    shown = re.search(r"Video shows: (.*?)\.(?:\n|$)", text)
+    answer = re.search(r"Correct answer: (Yes|No)\b", text)
+    said = said_change(shown.group(1), question, ends) if shown else "unfound"
+    case = "changing" if truth == "yes" else "not_changing"
+    counts[f"change_{case}_n"] += 1
+    counts[f"change_{case}_said_change"] += said == "yes"
+    counts[f"change_{case}_unfound"] += said == "unfound"
+    if answer and said != "unfound":
+        counts["change_answer_n"] += 1
+        counts["change_answer_follows_description"] += answer.group(1).lower() == said
+
+
+def change_summary(counts: collections.Counter) -> dict | None:
+    if not (counts["change_changing_n"] or counts["change_not_changing_n"]):
+        return None
+    out = {
+        case: {k: counts[f"change_{case}_{k}"] for k in ("n", "said_change", "unfound")}
+        for case in ("changing", "not_changing")
+    }
+    out["answer_follows_description"] = {
+        "n": counts["change_answer_n"],
+        "followed": counts["change_answer_follows_description"],
+    }
+    return out
+
+
 def video_summary(counts: collections.Counter) -> dict:
     out: dict = {"candidates": counts["candidates"]}
     for name in VIDEO_DIMENSIONS:
@@ -171,6 +222,7 @@ def answer_summary(counts: collections.Counter) -> dict:
                 k[len(KIND_KEY) : -len("_n")] for k in counts if k.startswith(KIND_KEY) and k.endswith("_n")
             )
         },
+        "change_questions": change_summary(counts),
         "answers": counts["answers"],
         "check_exact": counts["check_exact"],
         "check_unparsed": counts["check_unparsed"],
@@ -234,6 +286,7 @@ def main(argv: list[str] | None = None) -> dict:
         describe_image,
         describe_video,
         true_answer,
+        und_truth,
         video_alignment_checks,
         video_style,
     )
@@ -281,6 +334,9 @@ def main(argv: list[str] | None = None) -> dict:
             prompt = ex.spec["prompt"]
             tally_description(counts["pair"], describe(prompt.media), text)
             tally_correct_answer(counts["pair"], true_answer(prompt), text, prompt.question.kind)
+            if task == "video_und" and prompt.question.kind == "change":
+                (truth,) = und_truth(prompt)[0]
+                tally_change_reading(counts["pair"], prompt.question, truth, text, ends)
             if ex.label != "tie":
                 oracle = target_text(
                     judge.protocol, task, "pair", *shapes_labels(task, ex, True, describe_style)
@@ -303,6 +359,9 @@ def main(argv: list[str] | None = None) -> dict:
             prompt = ex.spec["prompt"]
             tally_description(counts["point"], describe(prompt.media), text)
             tally_correct_answer(counts["point"], true_answer(prompt), text, prompt.question.kind)
+            if task == "video_und" and prompt.question.kind == "change":
+                (truth,) = und_truth(prompt)[0]
+                tally_change_reading(counts["point"], prompt.question, truth, text, ends)
             found = re.search(r"^Answer: (.*)$", text, re.MULTILINE)
             tally_answer(
                 counts["point"], answer_checks(prompt, ex.spec["candidate"]), found.group(1) if found else ""
@@ -350,6 +409,17 @@ def main(argv: list[str] | None = None) -> dict:
                     f"{k} {c['exact']}/{c['n']}" for k, c in s["correct_answer_by_question"].items()
                 )
                 print(f"{task} {mode:<5} correct answer by question: {kinds}")
+                if change := s["change_questions"]:
+                    yes, no, f = (
+                        change["changing"],
+                        change["not_changing"],
+                        change["answer_follows_description"],
+                    )
+                    print(
+                        f"{task} {mode:<5} change questions: description says a change for "
+                        f"{yes['said_change']}/{yes['n']} changing and {no['said_change']}/{no['n']} "
+                        f"unchanging objects; yes/no follows the description {f['followed']}/{f['n']}"
+                    )
                 for outcome, stages in (s["first_departure"] or {}).items():
                     cells = "  ".join(f"{stage} {n}" for stage, n in stages.items())
                     print(f"{task} {mode:<5} {outcome}s, first step off the oracle's: {cells}")

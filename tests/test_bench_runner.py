@@ -5,6 +5,7 @@ Scripted backends answer by the item's prompt text, so every expected number bel
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import sys
@@ -603,3 +604,44 @@ def test_first_departure_names_the_first_step_off_the_oracles_reasoning():
         rc.first_departure("\n".join(lines[:2]), oracle) == "check"
     )  # a cut-off answer departs where it ends
     assert rc.first_departure("\n".join(lines[1:]), oracle) == "none"  # no description: matched by label
+
+
+def test_change_reading_follows_the_oracle_descriptions_in_both_video_styles_and_catches_a_yes_prior():
+    from unireward.data.records import shapes_labels, target_text
+    from unireward.data.shapes import ShapesWorld, und_truth
+    from unireward.protocols import get_protocol
+    from unireward.train.shapes import PROTOCOL
+
+    rc = _benchmark("reasoning_checks")
+    proto = get_protocol(PROTOCOL)
+    for describe, ends in (("colours+videos", False), ("colours+videos-ends", True)):
+        world, oracle, prior = ShapesWorld(6), collections.Counter(), collections.Counter()
+        while oracle["change_changing_n"] < 12 or oracle["change_not_changing_n"] < 12:
+            ex = world.pair_example("video_und")
+            q = ex.spec["prompt"].question
+            if q.kind != "change":
+                continue
+            text = target_text(proto, "video_und", "pair", *shapes_labels("video_und", ex, True, describe))
+            (truth,) = und_truth(ex.spec["prompt"])[0]
+            rc.tally_change_reading(oracle, q, truth, text, ends)
+            # a judge whose answer is always yes, whatever its description says
+            rc.tally_change_reading(
+                prior, q, truth, text.replace("Correct answer: No,", "Correct answer: Yes,"), ends
+            )
+        s, p = rc.change_summary(oracle), rc.change_summary(prior)
+        assert s["changing"]["said_change"] == s["changing"]["n"] and s["not_changing"]["said_change"] == 0
+        assert s["changing"]["unfound"] == s["not_changing"]["unfound"] == 0
+        assert s["answer_follows_description"]["followed"] == s["answer_follows_description"]["n"] >= 24
+        followed = p["answer_follows_description"]["followed"]
+        assert followed == p["answer_follows_description"]["n"] - s["not_changing"]["n"]
+    assert rc.change_summary(collections.Counter()) is None
+    from unireward.data.shapes import Question
+
+    q = Question(kind="change", colour=None, shape="square", other=None, attr="colour")
+    assert (
+        rc.said_change("red circle static; then blue square moving up slowly, ends red square", q, True)
+        == "yes"
+    )
+    assert rc.said_change("blue square static, ends blue circle", q, True) == "no"  # shape, not colour
+    assert rc.said_change("blue square static, becomes red", q, False) == "yes"
+    assert rc.said_change("red circle static", q, False) == "unfound"
