@@ -241,15 +241,16 @@ def answer_summary(counts: collections.Counter) -> dict:
     }
 
 
-STAGES = ("correct_answer", "check", "score", "verdict", "none")
+STAGES = ("change", "correct_answer", "check", "score", "verdict", "none")
 
 
 def first_departure(written: str, oracle: str) -> str:
     """The first step of an understanding pair answer, after its description, that departs from the
-    oracle's reasoning: the correct answer, one answer's check (`claim ..., truth ...: right`), that
-    answer's score, then the verdict; "none" when all agree. Lines are matched by their label (`Answer 2`),
-    so a missing line departs where it is missing. The description is left out because it is counted on
-    its own above and is often off in an object the question does not ask about."""
+    oracle's reasoning: the change line (`ends-checked` judges), the correct answer, one answer's check
+    (`claim ..., truth ...: right`), that answer's score, then the verdict; "none" when all agree. Lines
+    are matched by their label (`Answer 2`), so a missing line departs where it is missing. The
+    description is left out because it is counted on its own above and is often off in an object the
+    question does not ask about."""
     said = {}
     for line in written.strip().splitlines():
         said.setdefault(line.split(":")[0].strip(), line.strip())
@@ -259,6 +260,8 @@ def first_departure(written: str, oracle: str) -> str:
         got = said.get(key, "")
         if "shows" in key or got == line:
             continue
+        if key == "Change":
+            return "change"
         if key == "Correct answer":
             return "correct_answer"
         if key.startswith("Answer"):
@@ -312,7 +315,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     world = ShapesWorld(args.seed)
     describe_style = model_meta(args.model or default_model_path()).get("describe", "")
-    ends = video_style(describe_style) == "ends"
+    ends = video_style(describe_style).startswith("ends")
     start = time.perf_counter()
     result = {}
     for task in tasks:

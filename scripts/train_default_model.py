@@ -23,7 +23,7 @@ DEFAULT_OUT = REPO / "unireward" / "assets" / "default_model"
 
 
 def main(argv: list[str] | None = None) -> None:
-    from unireward.data.shapes import DESCRIBE_STYLES, VIDEO_ENDS_SUFFIX, VIDEOS_SUFFIX
+    from unireward.data.shapes import DESCRIBE_STYLES, VIDEO_STYLES
     from unireward.train.shapes import ShapesTrainingConfig
 
     d = ShapesTrainingConfig(work_dir="")
@@ -84,12 +84,14 @@ def main(argv: list[str] | None = None) -> None:
         nargs="?",
         const="becomes",
         default="",
-        choices=("becomes", "ends"),
+        choices=tuple(VIDEO_STYLES),
         help="video-task targets first say what each video shows ('red square moving left quickly, becomes "
         "blue'); video generation then checks the caption against it ('colour red, asked green: 0') before "
         "the five ratings, video understanding says it before the correct answer. 'ends': every object "
         "states its last look, changed or not ('..., ends blue square'), so a change is two written words "
-        "that differ (default without a value: becomes)",
+        "that differ; 'ends-checked': as ends, and change questions write the asked attribute's start and "
+        "end side by side before the answer ('Change: colour green, ends cyan: yes.') (default without a "
+        "value: becomes)",
     )
     parser.add_argument(
         "--lookup-drills",
@@ -183,8 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         vision_shape_from_random_palette_only=not args.shape_in_world_palette,
         spec=spec,
         balanced_checks=args.balanced_checks,
-        describe=args.describe
-        + {"": "", "becomes": VIDEOS_SUFFIX, "ends": VIDEO_ENDS_SUFFIX}[args.describe_videos],
+        describe=args.describe + VIDEO_STYLES.get(args.describe_videos, ""),
         drills=DrillPlan(
             lookup=args.lookup_drills,
             warmup_lookup=warmup_drills,
@@ -319,10 +320,12 @@ def data_description(meta: dict, args) -> str:
             data += " (point answers too)"
         if videos := video_style(meta["describe"]):
             data += "; video-task targets first say what each video shows"
-            if videos == "ends":
+            if videos.startswith("ends"):
                 data += " (each object's last look too, changed or not)"
             data += ", and video-generation ones check the caption's colour, shape, direction and speed "
             data += "against it before rating"
+            if videos == "ends-checked":
+                data += "; change questions write the start and end side by side before the answer"
         if meta.get("drill_warmup"):
             w = meta["drill_warmup"]
             data += f"; {w['lookup_drills']} text-only lookup drills after each of the first {w['cycles']:,} "

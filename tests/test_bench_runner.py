@@ -589,6 +589,15 @@ def test_first_departure_names_the_first_step_off_the_oracles_reasoning():
         return "\n".join(lines[:k] + [new] + lines[k + 1 :])
 
     assert rc.first_departure(oracle, oracle) == "none"
+    while ex.spec["prompt"].question.kind != "change":
+        ex = world.pair_example("video_und")
+    checked = target_text(
+        proto, "video_und", "pair", *shapes_labels("video_und", ex, True, "colours+videos-ends-checked")
+    )
+    change = checked.splitlines()[1]
+    assert change.startswith("Change: ") and rc.first_departure(checked, checked) == "none"
+    flipped = change[:-4] + ("no." if change.endswith("yes.") else "yes.")
+    assert rc.first_departure(checked.replace(change, flipped), checked) == "change"
     assert rc.first_departure(edited(0, "Video shows: a red cross moving up slowly."), oracle) == "none"
     assert rc.first_departure(edited(1, "Correct answer: Yes."), oracle) == "correct_answer"
     check, score = lines[2].rsplit(", score: ", 1)

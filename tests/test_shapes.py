@@ -604,6 +604,43 @@ def test_videos_ends_style_states_every_objects_last_look_so_a_change_is_two_dif
     pair = world.pair_example("video_gen")
     assert ", ends " in explanation("video_gen", pair, describe="+videos-ends").splitlines()[0]
     assert ", ends " not in explanation("video_gen", pair, describe="+videos")
+    assert explanation("video_gen", pair, describe="+videos-ends-checked") == explanation(
+        "video_gen", pair, describe="+videos-ends"
+    )
+
+
+def test_ends_checked_style_writes_a_change_questions_start_and_end_side_by_side_before_the_answer():
+    from unireward.data.shapes import (
+        change_line,
+        check_describe,
+        describe_video,
+        explanation,
+        und_truth,
+        video_style,
+    )
+
+    assert video_style("colours+videos-ends-checked") == "ends-checked"
+    assert check_describe("colours+videos-ends-checked") == "colours"
+    world, seen = ShapesWorld(5), collections.Counter()
+    while min(seen["yes"], seen["no"], seen["other"]) < 10:
+        ex = world.pair_example("video_und") if len(seen) % 2 else world.point_example("video_und")
+        prompt = ex.spec["prompt"]
+        checked = explanation("video_und", ex, describe="colours+videos-ends-checked")
+        plain = explanation("video_und", ex, describe="colours+videos-ends")
+        if prompt.question.kind != "change":
+            assert checked == plain and "Change:" not in checked
+            seen["other"] += 1
+            continue
+        line = change_line(prompt)
+        assert checked == plain.replace("\nCorrect answer: ", f"\n{line}\nCorrect answer: ", 1)
+        assert checked.startswith(f"Video shows: {describe_video(prompt.media, ends=True)}.\n{line}\n")
+        truth = sorted(und_truth(prompt)[0])
+        start, end, said = re.fullmatch(r"Change: [a-z]+ ([a-z]+), ends ([a-z]+): (yes|no)\.", line).groups()
+        assert [said] == truth and (said == "yes") == (start != end)
+        seen[said] += 1
+    questions = (world.point_example("video_und").spec["prompt"].question for _ in range(200))
+    question = next(q for q in questions if q.kind == "change")
+    assert change_line(UndPrompt(media=VideoSpec(()), question=question)) == "Change: none."
 
 
 def test_colours_style_writes_the_shapes_colours_beside_the_asked_colour():

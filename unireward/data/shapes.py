@@ -1221,7 +1221,11 @@ def video_alignment_checks(cap: VideoCaption, spec: VideoSpec) -> str:
 
 
 VIDEOS_SUFFIX = "+videos"  # e.g. "lookup-checks+videos": the video tasks' targets also describe the video
-VIDEO_ENDS_SUFFIX = "+videos-ends"  # as VIDEOS_SUFFIX, each object's last look always stated (`ends ...`)
+# How video targets describe videos, by the suffix after the image style: "becomes" writes a change where
+# there is one (`, becomes blue`); "ends" every object's last look, changed or not (`, ends blue square`);
+# "ends-checked" as "ends", and a change question's start and end words side by side before the correct
+# answer (`Change: colour green, ends cyan: yes.`, research log, session 14).
+VIDEO_STYLES = {"becomes": VIDEOS_SUFFIX, "ends": "+videos-ends", "ends-checked": "+videos-ends-checked"}
 
 # "shows": say what each image shows, then check; "lookup": also, before each caption object's check, what
 # the image shows of its shape; "lookup-checks": as "lookup", and image-generation point answers write the
@@ -1232,25 +1236,41 @@ VIDEO_ENDS_SUFFIX = "+videos-ends"  # as VIDEOS_SUFFIX, each object's last look 
 DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks", "colours")
 
 
+def _split_describe(describe: str) -> tuple[str, str]:
+    for style, suffix in VIDEO_STYLES.items():
+        if describe.endswith(suffix):
+            return describe.removesuffix(suffix), style
+    return describe, ""
+
+
 def check_describe(describe: str) -> str:
     """`describe` as the explanations take it: "" (off) or one of DESCRIBE_STYLES, optionally followed by
-    VIDEOS_SUFFIX or VIDEO_ENDS_SUFFIX; returns the image style alone."""
-    style = describe.removesuffix(VIDEO_ENDS_SUFFIX).removesuffix(VIDEOS_SUFFIX)
+    one of the VIDEO_STYLES suffixes; returns the image style alone."""
+    style = _split_describe(describe)[0]
     if style not in ("", *DESCRIBE_STYLES):
         raise ValueError(
-            f"describe must be '' or one of {DESCRIBE_STYLES}, each optionally + {VIDEOS_SUFFIX!r} or "
-            f"+ {VIDEO_ENDS_SUFFIX!r}, got {describe!r}"
+            f"describe must be '' or one of {DESCRIBE_STYLES}, each optionally followed by one of "
+            f"{tuple(VIDEO_STYLES.values())}, got {describe!r}"
         )
     return style
 
 
 def video_style(describe: str) -> str:
-    """How the targets of a `describe` style describe videos: "" (not at all), "becomes" (a change is
-    written when there is one, VIDEOS_SUFFIX) or "ends" (every object's last look, VIDEO_ENDS_SUFFIX)."""
+    """How the targets of a `describe` style describe videos: "" (not at all) or a VIDEO_STYLES key."""
     check_describe(describe)
-    if describe.endswith(VIDEO_ENDS_SUFFIX):
-        return "ends"
-    return "becomes" if describe.endswith(VIDEOS_SUFFIX) else ""
+    return _split_describe(describe)[1]
+
+
+def change_line(prompt: UndPrompt) -> str:
+    """A change question's asked attribute at the start and at the end of the clip, side by side, then
+    whether they differ (`Change: colour green, ends cyan: yes.`): the form of the checks the judge does
+    follow, where comparing two words a line apart was not learnt (research log, session 14)."""
+    q = prompt.question
+    tracks = _find(prompt.media, q.colour, q.shape)
+    if not tracks:
+        return "Change: none."
+    start, end = getattr(tracks[0].obj, q.attr), getattr(tracks[0].at(1.0), q.attr)
+    return f"Change: {q.attr} {start}, ends {end}: {'yes' if start != end else 'no'}."
 
 
 def caption_objects(cap: Caption) -> tuple[tuple[str, str], ...]:
@@ -1356,8 +1376,9 @@ def comparison_drill(example: PointExample, describe: str = "") -> tuple[str, st
     image-generation checks. `describe` picks how videos are described (`video_style`).
     """
     prompt = example.spec["prompt"]
+    shows = shows_line(prompt.media, video_style(describe).startswith("ends"))
     text = (
-        f"{shows_line(prompt.media, video_style(describe) == 'ends')}\nQuestion: {prompt.question.text}\n"
+        f"{shows}\nQuestion: {prompt.question.text}\n"
         f"Correct answer: {true_answer(prompt)}\n"
         f"Answer: {answer_text(prompt.question, example.spec['candidate'])}\nCheck the answer."
     )
@@ -1390,7 +1411,7 @@ def _candidate_summary(
         return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
     if task == Task.VIDEO_GEN:
         dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
-        shown = describe_video(candidate, videos == "ends")
+        shown = describe_video(candidate, videos.startswith("ends"))
         looked = f"shows {shown}; {video_alignment_checks(prompt, candidate)}; " if videos else ""
         return f"{word} {k}: {looked}{dims}, score {score:g}."
     return f"{word} {k}: {answer_checks(prompt, candidate)}, score: {score:g}."
@@ -1407,18 +1428,20 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     each image shows (`describe_image`), so the checks and the correct answer follow from that text;
     "lookup" also writes, before each caption object's check, the image's objects of its shape (`sees`);
     "lookup-checks" also gives image-generation point answers the pair answers' element checks. Any style
-    followed by VIDEOS_SUFFIX (or VIDEO_ENDS_SUFFIX) also describes videos (`describe_video`): video
-    generation then checks the caption's elements against that text before rating, video understanding
-    says it before the answer.
+    followed by a VIDEO_STYLES suffix also describes videos (`describe_video`): video generation then
+    checks the caption's elements against that text before rating, video understanding says it before
+    the answer ("ends-checked": and a change question's `change_line`).
     """
     task = Task.parse(task)
     videos = video_style(describe)
-    ends = videos == "ends"
+    ends = videos.startswith("ends")
     describe = check_describe(describe)
     prompt = example.spec["prompt"]
     shows = ""
     if (describe and task == Task.IMAGE_UND) or (videos and task == Task.VIDEO_UND):
         shows = f"{shows_line(prompt.media, ends)}\n"
+    if videos == "ends-checked" and task == Task.VIDEO_UND and prompt.question.kind == "change":
+        shows += f"{change_line(prompt)}\n"
     if videos and task == Task.VIDEO_GEN and isinstance(example, PointExample):
         c = example.spec["candidate"]
         return f"{shows_line(c, ends)}\nCaption: {video_alignment_checks(prompt, c)}."
