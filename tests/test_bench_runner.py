@@ -556,6 +556,7 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
         "description": {"written": 0, "exact": 0, "held_out": none, "seen": none},
         "correct_answer": {"n": 0, "exact": 0},
         "correct_answer_by_question": {},
+        "change_questions": None,
         "answers": 3,
         "check_exact": 1,
         "check_unparsed": 1,
