@@ -163,6 +163,18 @@ def tally_change_reading(counts: collections.Counter, question, truth: str, text
         counts["change_answer_follows_description"] += answer.group(1).lower() == said
 
 
+def tally_question(counts: collections.Counter, prompt, text: str, describe, ends: bool) -> None:
+    """An understanding answer's reading of its media: the description (`describe` writes the true one),
+    the correct answer per question kind and, for change questions, the change reading."""
+    from unireward.data.shapes import true_answer, und_truth
+
+    tally_description(counts, describe(prompt.media), text)
+    tally_correct_answer(counts, true_answer(prompt), text, prompt.question.kind)
+    if prompt.question.kind == "change":
+        (truth,) = und_truth(prompt)[0]
+        tally_change_reading(counts, prompt.question, truth, text, ends)
+
+
 def change_summary(counts: collections.Counter) -> dict | None:
     if not (counts["change_changing_n"] or counts["change_not_changing_n"]):
         return None
@@ -288,8 +300,6 @@ def main(argv: list[str] | None = None) -> dict:
         answer_checks,
         describe_image,
         describe_video,
-        true_answer,
-        und_truth,
         video_alignment_checks,
         video_style,
     )
@@ -335,11 +345,7 @@ def main(argv: list[str] | None = None) -> dict:
                     tally_description(counts["pair"], describe_video(ex.spec[side], ends), lines.get(k, ""))
                 continue
             prompt = ex.spec["prompt"]
-            tally_description(counts["pair"], describe(prompt.media), text)
-            tally_correct_answer(counts["pair"], true_answer(prompt), text, prompt.question.kind)
-            if task == "video_und" and prompt.question.kind == "change":
-                (truth,) = und_truth(prompt)[0]
-                tally_change_reading(counts["pair"], prompt.question, truth, text, ends)
+            tally_question(counts["pair"], prompt, text, describe, ends)
             if ex.label != "tie":
                 oracle = target_text(
                     judge.protocol, task, "pair", *shapes_labels(task, ex, True, describe_style)
@@ -360,11 +366,7 @@ def main(argv: list[str] | None = None) -> dict:
                 tally_description(counts["point"], describe_video(ex.spec["candidate"], ends), text)
                 continue
             prompt = ex.spec["prompt"]
-            tally_description(counts["point"], describe(prompt.media), text)
-            tally_correct_answer(counts["point"], true_answer(prompt), text, prompt.question.kind)
-            if task == "video_und" and prompt.question.kind == "change":
-                (truth,) = und_truth(prompt)[0]
-                tally_change_reading(counts["point"], prompt.question, truth, text, ends)
+            tally_question(counts["point"], prompt, text, describe, ends)
             found = re.search(r"^Answer: (.*)$", text, re.MULTILINE)
             tally_answer(
                 counts["point"], answer_checks(prompt, ex.spec["candidate"]), found.group(1) if found else ""

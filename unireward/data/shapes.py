@@ -1266,11 +1266,12 @@ def change_line(prompt: UndPrompt) -> str:
     whether they differ (`Change: colour green, ends cyan: yes.`): the form of the checks the judge does
     follow, where comparing two words a line apart was not learnt (research log, session 14)."""
     q = prompt.question
-    tracks = _find(prompt.media, q.colour, q.shape)
-    if not tracks:
+    accepted, end = und_truth(prompt)  # the oracle's yes/no and end look, so the line cannot disagree
+    if not accepted:
         return "Change: none."
-    start, end = getattr(tracks[0].obj, q.attr), getattr(tracks[0].at(1.0), q.attr)
-    return f"Change: {q.attr} {start}, ends {end}: {'yes' if start != end else 'no'}."
+    (changed,) = accepted
+    start = getattr(_find(prompt.media, q.colour, q.shape)[0].obj, q.attr)
+    return f"Change: {q.attr} {start}, ends {end}: {changed}."
 
 
 def caption_objects(cap: Caption) -> tuple[tuple[str, str], ...]:
