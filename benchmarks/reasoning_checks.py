@@ -131,14 +131,19 @@ def tally_correct_answer(counts: collections.Counter, true_answer: str, text: st
 def said_change(description: str, question, ends: bool) -> str:
     """Whether a judge's own video description says the object a change question asks about changes the
     asked attribute: "yes", "no", or "unfound" (no phrase for that object). `becomes` descriptions say
-    a change in words (`, becomes blue`); `ends` descriptions by an end look that differs from the start
+    a change in words (`, becomes blue`), which counts only when it names the asked attribute (a colour
+    word for a colour question); `ends` descriptions by an end look that differs from the start
     (`red square moving left slowly, ends blue square`)."""
+    from unireward.data.shapes import COLOURS, SHAPES
+
     for phrase in re.split(r"; (?:then )?", description):
         words = phrase.split()
         if len(words) < 2 or (question.colour or words[0], question.shape or words[1]) != tuple(words[:2]):
             continue
         if not ends:
-            return "yes" if ", becomes " in phrase else "no"
+            becomes = re.search(r", becomes (.*)$", phrase)
+            vocab = COLOURS if question.attr == "colour" else SHAPES
+            return "yes" if becomes and any(w in vocab for w in becomes.group(1).split()) else "no"
         end = re.search(r", ends ([a-z]+) ([a-z]+)", phrase)
         if end is None:
             return "unfound"
@@ -253,14 +258,14 @@ def answer_summary(counts: collections.Counter) -> dict:
     }
 
 
-STAGES = ("change", "correct_answer", "check", "score", "verdict", "none")
+STAGES = ("change", "order", "correct_answer", "check", "score", "verdict", "none")
 
 
 def first_departure(written: str, oracle: str) -> str:
     """The first step of an understanding pair answer, after its description, that departs from the
-    oracle's reasoning: the change line (`ends-checked` judges), the correct answer, one answer's check
-    (`claim ..., truth ...: right`), that answer's score, then the verdict; "none" when all agree. Lines
-    are matched by their label (`Answer 2`), so a missing line departs where it is missing. The
+    oracle's reasoning: the change or order line (`ends-checked` judges), the correct answer, one
+    answer's check (`claim ..., truth ...: right`), that answer's score, then the verdict; "none" when all
+    agree. Lines are matched by their label (`Answer 2`), so a missing line departs where it is missing. The
     description is left out because it is counted on its own above and is often off in an object the
     question does not ask about."""
     said = {}
@@ -272,8 +277,8 @@ def first_departure(written: str, oracle: str) -> str:
         got = said.get(key, "")
         if "shows" in key or got == line:
             continue
-        if key == "Change":
-            return "change"
+        if key in ("Change", "Order"):
+            return key.lower()
         if key == "Correct answer":
             return "correct_answer"
         if key.startswith("Answer"):

@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> None:
         "the five ratings, video understanding says it before the correct answer. 'ends': every object "
         "states its last look, changed or not ('..., ends blue square'), so a change is two written words "
         "that differ; 'ends-checked': as ends, and change questions write the asked attribute's start and "
-        "end side by side before the answer ('Change: colour green, ends cyan: yes.') (default without a "
-        "value: becomes)",
+        "end side by side before the answer ('Change: colour green, ends cyan: yes.'); "
+        "'ends-checked-order': as ends-checked, and order questions write when each object appears "
+        "('Order: red square start, blue circle later: red square.') (default without a value: becomes)",
     )
     parser.add_argument(
         "--lookup-drills",
@@ -324,8 +325,10 @@ def data_description(meta: dict, args) -> str:
                 data += " (each object's last look too, changed or not)"
             data += ", and video-generation ones check the caption's colour, shape, direction and speed "
             data += "against it before rating"
-            if videos == "ends-checked":
+            if videos.startswith("ends-checked"):
                 data += "; change questions write the start and end side by side before the answer"
+            if videos == "ends-checked-order":
+                data += ", order questions when each object appears"
         if meta.get("drill_warmup"):
             w = meta["drill_warmup"]
             data += f"; {w['lookup_drills']} text-only lookup drills after each of the first {w['cycles']:,} "

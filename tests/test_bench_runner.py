@@ -599,6 +599,14 @@ def test_first_departure_names_the_first_step_off_the_oracles_reasoning():
     assert change.startswith("Change: ") and rc.first_departure(checked, checked) == "none"
     flipped = change[:-4] + ("no." if change.endswith("yes.") else "yes.")
     assert rc.first_departure(checked.replace(change, flipped), checked) == "change"
+    while ex.spec["prompt"].question.kind != "order":
+        ex = world.pair_example("video_und")
+    ordered = target_text(
+        proto, "video_und", "pair", *shapes_labels("video_und", ex, True, "colours+videos-ends-checked-order")
+    )
+    order = ordered.splitlines()[1]
+    assert order.startswith("Order: ") and rc.first_departure(ordered, ordered) == "none"
+    assert rc.first_departure(ordered.replace(order, "Order: none."), ordered) == "order"
     assert rc.first_departure(edited(0, "Video shows: a red cross moving up slowly."), oracle) == "none"
     assert rc.first_departure(edited(1, "Correct answer: Yes."), oracle) == "correct_answer"
     check, score = lines[2].rsplit(", score: ", 1)
@@ -654,4 +662,6 @@ def test_change_reading_follows_the_oracle_descriptions_in_both_video_styles_and
     )
     assert rc.said_change("blue square static, ends blue circle", q, True) == "no"  # shape, not colour
     assert rc.said_change("blue square static, becomes red", q, False) == "yes"
+    assert rc.said_change("blue square static, becomes circle", q, False) == "no"  # shape, not colour
+    assert rc.said_change("blue square static, becomes red circle", q, False) == "yes"
     assert rc.said_change("red circle static", q, False) == "unfound"

@@ -643,6 +643,41 @@ def test_ends_checked_style_writes_a_change_questions_start_and_end_side_by_side
     assert change_line(UndPrompt(media=VideoSpec(()), question=question)) == "Change: none."
 
 
+def test_ends_checked_order_style_adds_an_order_questions_appearance_words_before_the_answer():
+    from unireward.data.shapes import explanation, order_line, und_truth, video_style
+
+    assert video_style("colours+videos-ends-checked-order") == "ends-checked-order"
+    world, seen = ShapesWorld(6), collections.Counter()
+    while min(seen["a"], seen["b"], seen["same"], seen["change"], seen["other"]) < 5:
+        ex = world.pair_example("video_und") if len(seen) % 2 else world.point_example("video_und")
+        prompt = ex.spec["prompt"]
+        ordered = explanation("video_und", ex, describe="colours+videos-ends-checked-order")
+        checked = explanation("video_und", ex, describe="colours+videos-ends-checked")
+        if prompt.question.kind != "order":
+            assert ordered == checked and "Order:" not in ordered
+            seen["change" if prompt.question.kind == "change" else "other"] += 1
+            continue
+        line = order_line(prompt)
+        assert ordered == checked.replace("\nCorrect answer: ", f"\n{line}\nCorrect answer: ", 1)
+        q = prompt.question
+        a, when_a, b, when_b, first = re.fullmatch(
+            r"Order: ([a-z]+ [a-z]+) (start|later), ([a-z]+ [a-z]+) (start|later): ([a-z ]+)\.", line
+        ).groups()
+        assert (a, b) == (f"{q.colour} {q.shape}", " ".join(q.other))
+        (truth,) = und_truth(prompt)[0]
+        # the appearance words decide the answer: the one that starts comes first, both at the start tie
+        expected = {("start", "later"): "a", ("later", "start"): "b", ("start", "start"): "same"}
+        assert expected[(when_a, when_b)] == truth
+        assert first == {"a": a, "b": b, "same": "same time"}[truth]
+        seen[truth] += 1
+    question = next(
+        q
+        for q in (world.point_example("video_und").spec["prompt"].question for _ in range(200))
+        if q.kind == "order"
+    )
+    assert order_line(UndPrompt(media=VideoSpec(()), question=question)) == "Order: none."
+
+
 def test_colours_style_writes_the_shapes_colours_beside_the_asked_colour():
     from unireward.data.shapes import explanation, lookup_drill, lookup_style
 

@@ -1224,8 +1224,14 @@ VIDEOS_SUFFIX = "+videos"  # e.g. "lookup-checks+videos": the video tasks' targe
 # How video targets describe videos, by the suffix after the image style: "becomes" writes a change where
 # there is one (`, becomes blue`); "ends" every object's last look, changed or not (`, ends blue square`);
 # "ends-checked" as "ends", and a change question's start and end words side by side before the correct
-# answer (`Change: colour green, ends cyan: yes.`, research log, session 14).
-VIDEO_STYLES = {"becomes": VIDEOS_SUFFIX, "ends": "+videos-ends", "ends-checked": "+videos-ends-checked"}
+# answer (`Change: colour green, ends cyan: yes.`, research log, session 14); "ends-checked-order" also an
+# order question's two appearance words (`Order: red square start, blue circle later: red square.`).
+VIDEO_STYLES = {
+    "becomes": VIDEOS_SUFFIX,
+    "ends": "+videos-ends",
+    "ends-checked": "+videos-ends-checked",
+    "ends-checked-order": "+videos-ends-checked-order",
+}
 
 # "shows": say what each image shows, then check; "lookup": also, before each caption object's check, what
 # the image shows of its shape; "lookup-checks": as "lookup", and image-generation point answers write the
@@ -1272,6 +1278,21 @@ def change_line(prompt: UndPrompt) -> str:
     (changed,) = accepted
     start = getattr(_find(prompt.media, q.colour, q.shape)[0].obj, q.attr)
     return f"Change: {q.attr} {start}, ends {end}: {changed}."
+
+
+def order_line(prompt: UndPrompt) -> str:
+    """An order question's two objects, each with when it appears ("start" or "later"), side by side, then
+    which comes first (`Order: red square start, blue circle later: red square.`): the change line's form
+    for the other video question the judge answered near chance (research log, session 14). Order
+    questions here have one object from the start and the other from the start or later."""
+    q = prompt.question
+    accepted, _ = und_truth(prompt)  # the oracle's answer, so the line cannot disagree with the truth
+    if not accepted:
+        return "Order: none."
+    (first,) = accepted
+    objects = (_find(prompt.media, q.colour, q.shape)[0], _find(prompt.media, *q.other)[0])
+    looks = [f"{t.obj.colour} {t.obj.shape} {'start' if t.appear < _EPS else 'later'}" for t in objects]
+    return f"Order: {', '.join(looks)}: {claim_word(q, first)}."
 
 
 def caption_objects(cap: Caption) -> tuple[tuple[str, str], ...]:
@@ -1431,7 +1452,8 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     "lookup-checks" also gives image-generation point answers the pair answers' element checks. Any style
     followed by a VIDEO_STYLES suffix also describes videos (`describe_video`): video generation then
     checks the caption's elements against that text before rating, video understanding says it before
-    the answer ("ends-checked": and a change question's `change_line`).
+    the answer ("ends-checked": and a change question's `change_line`; "ends-checked-order": and an order
+    question's `order_line` too).
     """
     task = Task.parse(task)
     videos = video_style(describe)
@@ -1441,8 +1463,10 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     shows = ""
     if (describe and task == Task.IMAGE_UND) or (videos and task == Task.VIDEO_UND):
         shows = f"{shows_line(prompt.media, ends)}\n"
-    if videos == "ends-checked" and task == Task.VIDEO_UND and prompt.question.kind == "change":
+    if videos.startswith("ends-checked") and task == Task.VIDEO_UND and prompt.question.kind == "change":
         shows += f"{change_line(prompt)}\n"
+    if videos == "ends-checked-order" and task == Task.VIDEO_UND and prompt.question.kind == "order":
+        shows += f"{order_line(prompt)}\n"
     if videos and task == Task.VIDEO_GEN and isinstance(example, PointExample):
         c = example.spec["candidate"]
         return f"{shows_line(c, ends)}\nCaption: {video_alignment_checks(prompt, c)}."
