@@ -590,21 +590,20 @@ def test_first_departure_names_the_first_step_off_the_oracles_reasoning():
         return "\n".join(lines[:k] + [new] + lines[k + 1 :])
 
     assert rc.first_departure(oracle, oracle) == "none"
-    while ex.spec["prompt"].question.kind != "change":
-        ex = world.pair_example("video_und")
-    checked = target_text(
-        proto, "video_und", "pair", *shapes_labels("video_und", ex, True, "colours+videos-ends-checked")
-    )
-    change = checked.splitlines()[1]
+
+    def oracle_for(kind: str, style: str) -> tuple[str, str]:
+        """The oracle answer to a pair with a `kind` question in `style`, and its line after the video."""
+        found = world.pair_example("video_und")
+        while found.spec["prompt"].question.kind != kind:
+            found = world.pair_example("video_und")
+        text = target_text(proto, "video_und", "pair", *shapes_labels("video_und", found, True, style))
+        return text, text.splitlines()[1]
+
+    checked, change = oracle_for("change", "colours+videos-ends-checked")
     assert change.startswith("Change: ") and rc.first_departure(checked, checked) == "none"
     flipped = change[:-4] + ("no." if change.endswith("yes.") else "yes.")
     assert rc.first_departure(checked.replace(change, flipped), checked) == "change"
-    while ex.spec["prompt"].question.kind != "order":
-        ex = world.pair_example("video_und")
-    ordered = target_text(
-        proto, "video_und", "pair", *shapes_labels("video_und", ex, True, "colours+videos-ends-checked-order")
-    )
-    order = ordered.splitlines()[1]
+    ordered, order = oracle_for("order", "colours+videos-ends-checked-order")
     assert order.startswith("Order: ") and rc.first_departure(ordered, ordered) == "none"
     assert rc.first_departure(ordered.replace(order, "Order: none."), ordered) == "order"
     assert rc.first_departure(edited(0, "Video shows: a red cross moving up slowly."), oracle) == "none"
