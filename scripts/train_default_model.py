@@ -70,6 +70,15 @@ def main(argv: list[str] | None = None) -> None:
         "world's own mix has a third, so writing 'present' without looking is right 2 times in 3)",
     )
     parser.add_argument(
+        "--und-ties",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="draw this share of understanding training pairs with answers the oracle scores equal, the "
+        "verdict then naming Answer 1 by a written rule (understanding has no tie verdict; without such "
+        "pairs a judge that writes two equal scores has no verdict to copy). Default 0: none",
+    )
+    parser.add_argument(
         "--describe",
         choices=DESCRIBE_STYLES,
         default="",
@@ -168,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
         parser, "--comparison-tail", "DRILLS:FROM_CYCLE", args.comparison_tail
     )
 
+    if not 0 <= args.und_ties < 1:
+        parser.error(f"--und-ties is a share of understanding pairs in [0, 1), got {args.und_ties}")
     if not 0 <= args.lr_decay_share <= 1:
         parser.error(f"--lr-decay-share is a share of the budget in [0, 1], got {args.lr_decay_share}")
     config = ShapesTrainingConfig(
@@ -186,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         vision_shape_from_random_palette_only=not args.shape_in_world_palette,
         spec=spec,
         balanced_checks=args.balanced_checks,
+        und_tie_rate=args.und_ties,
         describe=args.describe + VIDEO_STYLES.get(args.describe_videos, ""),
         drills=DrillPlan(
             lookup=args.lookup_drills,
@@ -308,6 +320,10 @@ def data_description(meta: dict, args) -> str:
         data = f"fresh draws ({rows} none repeated)"
     if meta.get("balanced_checks"):
         data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
+    if meta.get("und_tie_rate"):
+        data += (
+            f"; {meta['und_tie_rate']:.0%} of understanding pairs score equal, their verdict naming Answer 1"
+        )
     if meta.get("describe"):
         style = check_describe(meta["describe"])
         if style:

@@ -66,6 +66,9 @@ HELD_OUT: frozenset[tuple[str, str]] = frozenset(
 IMAGE_QUESTIONS: tuple[str, ...] = ("colour", "count", "relation", "shape")
 VIDEO_QUESTIONS: tuple[str, ...] = ("direction", "order", "change")
 TIE_RATE = 0.12  # share of generation pairs drawn as true ties (equal oracle scores)
+# Understanding has no tie verdict: a training pair whose answers score equal (ShapesWorld(und_tie_rate))
+# is labelled by this written rule, so a judge that writes two equal scores still has a verdict to copy.
+UND_TIE_BREAK: Outcome = "A"
 _EPS = 1e-9
 
 
@@ -987,16 +990,25 @@ class ShapesWorld:
     """
 
     def __init__(
-        self, seed: int, image_size: int = 64, num_frames: int = 8, balanced_checks: bool = False
+        self,
+        seed: int,
+        image_size: int = 64,
+        num_frames: int = 8,
+        balanced_checks: bool = False,
+        und_tie_rate: float = 0.0,
     ) -> None:
         """`balanced_checks` draws image-generation candidates from a mix with half the caption's objects
-        missing or wrong (a training-data option: benchmarks use the world's own mix)."""
+        missing or wrong; `und_tie_rate` draws that share of train-split understanding pairs with equal
+        oracle scores, labelled `UND_TIE_BREAK` (both training-data options: other splits and the default
+        world stay as they were)."""
         if seed < 0:
             raise ValueError("seed must be >= 0")
         if image_size < 16 or num_frames < 4:
             raise ValueError("need image_size >= 16 and num_frames >= 4 (order questions need 4 frames)")
+        if not 0.0 <= und_tie_rate < 1.0:
+            raise ValueError(f"und_tie_rate is a share of understanding pairs in [0, 1), got {und_tie_rate}")
         self.seed, self.image_size, self.num_frames = seed, image_size, num_frames
-        self.balanced_checks = balanced_checks
+        self.balanced_checks, self.und_tie_rate = balanced_checks, und_tie_rate
         self._streams: dict[tuple, _Draw] = {}
 
     def _new_stream(self, split: str, task: Task, kind: str) -> _Draw:
@@ -1026,7 +1038,10 @@ class ShapesWorld:
 
     def _pair(self, task: Task, dr: _Draw) -> PairExample:
         prompt = sample_prompt(task, dr)
-        want_tie = task.is_generation and dr.chance(TIE_RATE)
+        if task.is_generation:
+            want_tie = dr.chance(TIE_RATE)
+        else:  # no draw at rate 0, so the understanding streams are unchanged by default
+            want_tie = self.und_tie_rate > 0 and dr.split == "train" and dr.chance(self.und_tie_rate)
         for attempt in range(_MAX_TRIES):
             if attempt % 200 == 0:  # a rare first score may have no equal: redraw it now and then
                 x = sample_candidate(task, dr, prompt)
@@ -1047,7 +1062,10 @@ class ShapesWorld:
             self._shared_media(task, prompt),
             self._id(dr, task, "pair"),
         )
-        return PairExample(item, outcome(sx, sy), (sx, sy), dx, dy, {"prompt": prompt, "a": x, "b": y})
+        label = outcome(sx, sy)
+        if label == "tie" and not task.is_generation:
+            label = UND_TIE_BREAK
+        return PairExample(item, label, (sx, sy), dx, dy, {"prompt": prompt, "a": x, "b": y})
 
     def _point(self, task: Task, dr: _Draw) -> PointExample:
         prompt = sample_prompt(task, dr)

@@ -179,6 +179,9 @@ class ShapesTrainingConfig:
     # Draw image-generation training candidates with half the caption's objects missing or wrong instead of
     # the world's third (ShapesWorld(balanced_checks=True)); evaluation always uses the world's own mix.
     balanced_checks: bool = False
+    # Share of understanding training pairs drawn with equal oracle scores, labelled by the written rule
+    # shapes.UND_TIE_BREAK (ShapesWorld(und_tie_rate)); 0 draws none, as the world does.
+    und_tie_rate: float = 0.0
     # "shows": targets of the image tasks first say what each image shows (shapes.describe_image), then
     # check; "lookup": each object check also first says what the image shows of its shape (shapes.sees);
     # "lookup-checks": point answers write those checks too; "colours": as lookup-checks, with the
@@ -259,6 +262,7 @@ def shapes_sft_stream(
     balanced_checks: bool = False,
     describe: str = "",
     drills: DrillPlan = DrillPlan(),
+    und_tie_rate: float = 0.0,
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments.
@@ -277,7 +281,8 @@ def shapes_sft_stream(
         "num_frames": num_frames,
         "balanced_checks": balanced_checks,
         "describe": describe,
-        "drills": asdict(drills),  # plain values: datasets hashes gen_kwargs to cache the stream
+        "drills": asdict(drills),
+        "und_tie_rate": und_tie_rate,  # plain values: datasets hashes gen_kwargs to cache the stream
     }
     return IterableDataset.from_generator(_stream_rows, features=sft_features(), gen_kwargs=kwargs)
 
@@ -292,13 +297,16 @@ def _stream_rows(
     balanced_checks: bool,
     describe: str,
     drills: dict,
+    und_tie_rate: float,
 ):
     from unireward.data.records import shapes_labels, target_text
     from unireward.data.shapes import ShapesWorld, comparison_drill, lookup_drill, lookup_style, name_drill
     from unireward.protocols import get_protocol
     from unireward.train.sft import sft_row
 
-    world = ShapesWorld(seed, image_size, num_frames, balanced_checks=balanced_checks)
+    world = ShapesWorld(
+        seed, image_size, num_frames, balanced_checks=balanced_checks, und_tie_rate=und_tie_rate
+    )
     proto = get_protocol(protocol)
     kinds = [(Task.parse(t), mode) for t in tasks.split(",") for mode in ("pair", "point")]
     plan = DrillPlan(**drills)
@@ -417,6 +425,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     config.drills.check(config.describe)  # before stage 1, not after it
     if config.drills and config.records_per_task_mode is not None:
         raise ValueError("drills need fresh draws (records_per_task_mode=None)")
+    if config.und_tie_rate and config.records_per_task_mode is not None:
+        raise ValueError("und_tie_rate needs fresh draws (records_per_task_mode=None)")
     torch.set_num_threads(config.threads)
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -428,6 +438,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             balanced_checks=config.balanced_checks,
             describe=config.describe,
             drills=config.drills,
+            und_tie_rate=config.und_tie_rate,
         )
     else:
         data = work / "data"
@@ -546,6 +557,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     }
     meta["vision_frozen"] = sft.freeze_vision
     meta["balanced_checks"] = config.balanced_checks
+    meta["und_tie_rate"] = config.und_tie_rate
     meta["describe"] = config.describe
     meta |= config.drills.card_fields()
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
