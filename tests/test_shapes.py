@@ -24,6 +24,7 @@ from unireward.data.shapes import (
     PairExample,
     Question,
     ShapesWorld,
+    UND_TIE_BREAK,
     Track,
     UndPrompt,
     VideoCaption,
@@ -206,6 +207,35 @@ def test_balanced_checks_leave_the_other_tasks_alone(task):
     assert [_pair_key(plain.pair_example(task)) for _ in range(5)] == [
         _pair_key(balanced.pair_example(task)) for _ in range(5)
     ]
+
+
+@pytest.mark.parametrize("task", [Task.IMAGE_UND, Task.VIDEO_UND])
+def test_und_tie_rate_draws_equal_score_train_pairs_with_the_written_verdict(task):
+    from unireward.data.records import shapes_labels, target_text
+    from unireward.protocols import get_protocol
+
+    plain, tied = ShapesWorld(6), ShapesWorld(6, und_tie_rate=0.25)
+    drawn = [tied.pair_example(task) for _ in range(200)]
+    equal = [ex for ex in drawn if ex.scores[0] == ex.scores[1]]
+    assert 0.15 < len(equal) / len(drawn) < 0.35
+    for ex in drawn:
+        assert ex.scores == tuple(oracle_score(task, ex.spec["prompt"], ex.spec[k]) for k in "ab")
+        assert ex.label == (UND_TIE_BREAK if ex in equal else outcome(*ex.scores)) != "tie"
+    lab, score, details = shapes_labels(task, equal[0], explain=True)
+    target = target_text(get_protocol("v1-qwen"), task, "pair", lab, score, details)
+    assert target.endswith(
+        "Overall Judgment: Answer 1 is better" + (" than Answer 2." if task == Task.VIDEO_UND else ".")
+    )
+    # held-out splits, generation tasks and the default world draw exactly as before
+    for split, t in (("test", task), ("train", Task.IMAGE_GEN), ("train", Task.VIDEO_GEN)):
+        fresh, default = ShapesWorld(6, und_tie_rate=0.25), ShapesWorld(6)
+        assert [_pair_key(fresh.pair_example(t, split)) for _ in range(5)] == [
+            _pair_key(default.pair_example(t, split)) for _ in range(5)
+        ]
+    assert all(ex.scores[0] != ex.scores[1] for ex in (plain.pair_example(task) for _ in range(100)))
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="und_tie_rate"):
+            ShapesWorld(6, und_tie_rate=bad)
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -206,6 +206,9 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
         {"describe": "colours", "comparison_drills": 2, "comparison_tail": tail}, fresh
     )
     assert "of which" not in tailed and "4 understanding-check drills per cycle from cycle 3,000 on" in tailed
+    tied = module.data_description({"describe": "colours", "und_tie_rate": 0.1}, fresh)
+    assert "; 10% of understanding pairs score equal, their verdict naming Answer 1" in tied
+    assert "score equal" not in module.data_description({"describe": "colours", "und_tie_rate": 0.0}, fresh)
     only_videos = module.data_description({"describe": "+videos"}, fresh)
     assert "each video shows" in only_videos and "each image shows" not in only_videos
 
