@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> dict:
         describe_image,
         describe_video,
         video_alignment_checks,
-        video_style,
+        video_lines,
     )
     from unireward.judge import default_model_path, load_judge, model_meta
 
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     world = ShapesWorld(args.seed)
     describe_style = model_meta(args.model or default_model_path()).get("describe", "")
-    ends = video_style(describe_style).startswith("ends")
+    ends = video_lines(describe_style).ends
     start = time.perf_counter()
     result = {}
     for task in tasks:

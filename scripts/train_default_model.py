@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         spec=spec,
         balanced_checks=args.balanced_checks,
         und_tie_rate=args.und_ties,
-        describe=args.describe + VIDEO_STYLES.get(args.describe_videos, ""),
+        describe=args.describe + (VIDEO_STYLES[args.describe_videos].suffix if args.describe_videos else ""),
         drills=DrillPlan(
             lookup=args.lookup_drills,
             warmup_lookup=warmup_drills,
@@ -308,7 +308,7 @@ answers only: it is a demonstration and test model, not a general reward model.
 
 def data_description(meta: dict, args) -> str:
     """The model card's "Data" line: what the training rows were, from the run's unireward.json."""
-    from unireward.data.shapes import check_describe, video_style
+    from unireward.data.shapes import check_describe, video_lines, video_style
 
     drills = sum(meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills"))
     if args.n:
@@ -335,15 +335,16 @@ def data_description(meta: dict, args) -> str:
             data += "beside the asked colour"
         if style in ("lookup-checks", "colours"):
             data += " (point answers too)"
-        if videos := video_style(meta["describe"]):
+        if video_style(meta["describe"]):
+            lines = video_lines(meta["describe"])
             data += "; video-task targets first say what each video shows"
-            if videos.startswith("ends"):
+            if lines.ends:
                 data += " (each object's last look too, changed or not)"
             data += ", and video-generation ones check the caption's colour, shape, direction and speed "
             data += "against it before rating"
-            if videos.startswith("ends-checked"):
+            if lines.change_line:
                 data += "; change questions write the start and end side by side before the answer"
-            if videos == "ends-checked-order":
+            if lines.order_line:
                 data += ", order questions when each object appears"
         if meta.get("drill_warmup"):
             w = meta["drill_warmup"]

@@ -17,6 +17,7 @@ from unireward.data.shapes import (
     HELD_OUT,
     SHAPES,
     SPEEDS,
+    UND_TIE_BREAK,
     Answer,
     Caption,
     ImageSpec,
@@ -24,7 +25,6 @@ from unireward.data.shapes import (
     PairExample,
     Question,
     ShapesWorld,
-    UND_TIE_BREAK,
     Track,
     UndPrompt,
     VideoCaption,
@@ -593,6 +593,7 @@ def test_videos_ends_style_states_every_objects_last_look_so_a_change_is_two_dif
         describe_video,
         explanation,
         und_truth,
+        video_lines,
         video_style,
     )
 
@@ -611,6 +612,13 @@ def test_videos_ends_style_states_every_objects_last_look_so_a_change_is_two_dif
         "ends",
     ]
     assert check_describe("colours+videos-ends") == "colours"
+    flags = [
+        (v.ends, v.change_line, v.order_line)
+        for v in map(
+            video_lines, ("colours", "colours+videos", "+videos-ends", "colours+videos-ends-checked-order")
+        )
+    ]
+    assert flags == [(False, False, False), (False, False, False), (True, False, False), (True, True, True)]
     with pytest.raises(ValueError, match="videos-ends"):
         video_style("colours+ends")
     # Change questions: the yes/no truth is exactly "start and end words differ" in the written description.

@@ -1239,17 +1239,31 @@ def video_alignment_checks(cap: VideoCaption, spec: VideoSpec) -> str:
 
 
 VIDEOS_SUFFIX = "+videos"  # e.g. "lookup-checks+videos": the video tasks' targets also describe the video
-# How video targets describe videos, by the suffix after the image style: "becomes" writes a change where
-# there is one (`, becomes blue`); "ends" every object's last look, changed or not (`, ends blue square`);
-# "ends-checked" as "ends", and a change question's start and end words side by side before the correct
-# answer (`Change: colour green, ends cyan: yes.`, research log, session 14); "ends-checked-order" also an
-# order question's two appearance words (`Order: red square start, blue circle later: red square.`).
-VIDEO_STYLES = {
-    "becomes": VIDEOS_SUFFIX,
-    "ends": "+videos-ends",
-    "ends-checked": "+videos-ends-checked",
-    "ends-checked-order": "+videos-ends-checked-order",
+
+
+@dataclass(frozen=True)
+class VideoStyle:
+    """How video targets describe videos: the `describe` suffix that selects it and what it writes."""
+
+    suffix: str
+    ends: bool = False  # every object's last look, changed or not (`, ends blue square`)
+    change_line: bool = False  # a change question's start and end side by side (`change_line`)
+    order_line: bool = False  # an order question's two appearance words (`order_line`)
+
+
+# "becomes" writes a change where there is one (`, becomes blue`); "ends" every object's last look;
+# "ends-checked" also a change question's start and end words before the correct answer (`Change: colour
+# green, ends cyan: yes.`, research log, session 14); "ends-checked-order" also an order question's two
+# appearance words (`Order: red square start, blue circle later: red square.`).
+VIDEO_STYLES: dict[str, VideoStyle] = {
+    "becomes": VideoStyle(VIDEOS_SUFFIX),
+    "ends": VideoStyle("+videos-ends", ends=True),
+    "ends-checked": VideoStyle("+videos-ends-checked", ends=True, change_line=True),
+    "ends-checked-order": VideoStyle(
+        "+videos-ends-checked-order", ends=True, change_line=True, order_line=True
+    ),
 }
+NO_VIDEOS = VideoStyle("")  # targets that do not describe videos
 
 # "shows": say what each image shows, then check; "lookup": also, before each caption object's check, what
 # the image shows of its shape; "lookup-checks": as "lookup", and image-generation point answers write the
@@ -1261,9 +1275,9 @@ DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks", "colours")
 
 
 def _split_describe(describe: str) -> tuple[str, str]:
-    for style, suffix in VIDEO_STYLES.items():
-        if describe.endswith(suffix):
-            return describe.removesuffix(suffix), style
+    for name, style in VIDEO_STYLES.items():  # no suffix ends another, so the order does not matter
+        if describe.endswith(style.suffix):
+            return describe.removesuffix(style.suffix), name
     return describe, ""
 
 
@@ -1274,7 +1288,7 @@ def check_describe(describe: str) -> str:
     if style not in ("", *DESCRIBE_STYLES):
         raise ValueError(
             f"describe must be '' or one of {DESCRIBE_STYLES}, each optionally followed by one of "
-            f"{tuple(VIDEO_STYLES.values())}, got {describe!r}"
+            f"{tuple(v.suffix for v in VIDEO_STYLES.values())}, got {describe!r}"
         )
     return style
 
@@ -1283,6 +1297,11 @@ def video_style(describe: str) -> str:
     """How the targets of a `describe` style describe videos: "" (not at all) or a VIDEO_STYLES key."""
     check_describe(describe)
     return _split_describe(describe)[1]
+
+
+def video_lines(describe: str) -> VideoStyle:
+    """What the targets of a `describe` style write about videos (NO_VIDEOS where they do not)."""
+    return VIDEO_STYLES.get(video_style(describe), NO_VIDEOS)
 
 
 def change_line(prompt: UndPrompt) -> str:
@@ -1416,7 +1435,7 @@ def comparison_drill(example: PointExample, describe: str = "") -> tuple[str, st
     image-generation checks. `describe` picks how videos are described (`video_style`).
     """
     prompt = example.spec["prompt"]
-    shows = shows_line(prompt.media, video_style(describe).startswith("ends"))
+    shows = shows_line(prompt.media, video_lines(describe).ends)
     text = (
         f"{shows}\nQuestion: {prompt.question.text}\n"
         f"Correct answer: {true_answer(prompt)}\n"
@@ -1451,7 +1470,7 @@ def _candidate_summary(
         return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
     if task == Task.VIDEO_GEN:
         dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
-        shown = describe_video(candidate, videos.startswith("ends"))
+        shown = describe_video(candidate, VIDEO_STYLES.get(videos, NO_VIDEOS).ends)
         looked = f"shows {shown}; {video_alignment_checks(prompt, candidate)}; " if videos else ""
         return f"{word} {k}: {looked}{dims}, score {score:g}."
     return f"{word} {k}: {answer_checks(prompt, candidate)}, score: {score:g}."
@@ -1474,20 +1493,19 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     question's `order_line` too).
     """
     task = Task.parse(task)
-    videos = video_style(describe)
-    ends = videos.startswith("ends")
+    videos, lines = video_style(describe), video_lines(describe)
     describe = check_describe(describe)
     prompt = example.spec["prompt"]
     shows = ""
     if (describe and task == Task.IMAGE_UND) or (videos and task == Task.VIDEO_UND):
-        shows = f"{shows_line(prompt.media, ends)}\n"
-    if videos.startswith("ends-checked") and task == Task.VIDEO_UND and prompt.question.kind == "change":
+        shows = f"{shows_line(prompt.media, lines.ends)}\n"
+    if lines.change_line and task == Task.VIDEO_UND and prompt.question.kind == "change":
         shows += f"{change_line(prompt)}\n"
-    if videos == "ends-checked-order" and task == Task.VIDEO_UND and prompt.question.kind == "order":
+    if lines.order_line and task == Task.VIDEO_UND and prompt.question.kind == "order":
         shows += f"{order_line(prompt)}\n"
     if videos and task == Task.VIDEO_GEN and isinstance(example, PointExample):
         c = example.spec["candidate"]
-        return f"{shows_line(c, ends)}\nCaption: {video_alignment_checks(prompt, c)}."
+        return f"{shows_line(c, lines.ends)}\nCaption: {video_alignment_checks(prompt, c)}."
     if isinstance(example, PointExample):
         if task == Task.IMAGE_GEN:
             c = example.spec["candidate"]
