@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> None:
         "that differ; 'ends-checked': as ends, and change questions write the asked attribute's start and "
         "end side by side before the answer ('Change: colour green, ends cyan: yes.'); "
         "'ends-checked-order': as ends-checked, and order questions write when each object appears "
-        "('Order: red square start, blue circle later: red square.') (default without a value: becomes)",
+        "in the question's order ('Order: red square start, blue circle later: red square.'); "
+        "'ends-checked-order-described': the same in the description's order, ', then' before a later "
+        "one ('Order: blue circle start, then red square later: blue circle.') (default without a value: "
+        "becomes)",
     )
     parser.add_argument(
         "--lookup-drills",
@@ -346,6 +349,8 @@ def data_description(meta: dict, args) -> str:
                 data += "; change questions write the start and end side by side before the answer"
             if lines.order_line:
                 data += ", order questions when each object appears"
+                if lines.order_line == "described":
+                    data += " in the description's order"
         if meta.get("drill_warmup"):
             w = meta["drill_warmup"]
             data += f"; {w['lookup_drills']} text-only lookup drills after each of the first {w['cycles']:,} "

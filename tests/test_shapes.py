@@ -618,7 +618,7 @@ def test_videos_ends_style_states_every_objects_last_look_so_a_change_is_two_dif
             video_lines, ("colours", "colours+videos", "+videos-ends", "colours+videos-ends-checked-order")
         )
     ]
-    assert flags == [(False, False, False), (False, False, False), (True, False, False), (True, True, True)]
+    assert flags == [(False, False, ""), (False, False, ""), (True, False, ""), (True, True, "asked")]
     with pytest.raises(ValueError, match="videos-ends"):
         video_style("colours+ends")
     # Change questions: the yes/no truth is exactly "start and end words differ" in the written description.
@@ -724,6 +724,35 @@ def test_ends_checked_order_style_adds_an_order_questions_appearance_words_befor
         if q.kind == "order"
     )
     assert order_line(UndPrompt(media=VideoSpec(()), question=question)) == "Order: none."
+
+
+def test_described_order_line_follows_the_description_and_agrees_with_the_asked_order_line():
+    from unireward.data.shapes import order_line, shows_line, und_truth
+
+    world, seen = ShapesWorld(8), collections.Counter()
+    while min(seen["a"], seen["b"], seen["same"]) < 6:
+        ex = world.point_example("video_und")
+        prompt = ex.spec["prompt"]
+        if prompt.question.kind != "order":
+            continue
+        described, line = _line_before_answer(
+            ex, "colours+videos-ends-checked-order-described", "colours+videos-ends-checked"
+        )
+        assert line == order_line(prompt, described=True) and line in described
+        first, when_first, sep, second, when_second, answer = re.fullmatch(
+            r"Order: ([a-z]+ [a-z]+) (start|later)(, then |, )([a-z]+ [a-z]+) (start|later): ([a-z ]+)\.",
+            line,
+        ).groups()
+        shows = shows_line(prompt.media, True)
+        assert shows.index(f" {first} ") < shows.index(f" {second} ")  # the description's order
+        assert (sep == ", then ") == (when_second == "later") and when_first == "start"
+        asked = order_line(prompt)  # the same objects, words and answer in the question's order
+        assert asked.endswith(f": {answer}.")
+        assert sorted(re.findall(r"[a-z]+ [a-z]+ (?:start|later)", asked)) == sorted(
+            [f"{first} {when_first}", f"{second} {when_second}"]
+        )
+        (truth,) = und_truth(prompt)[0]
+        seen[truth] += 1
 
 
 def test_colours_style_writes_the_shapes_colours_beside_the_asked_colour():

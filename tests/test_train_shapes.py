@@ -193,6 +193,9 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     assert "order questions" not in checked
     ordered = module.data_description({"describe": "colours+videos-ends-checked-order"}, fresh)
     assert "side by side before the answer, order questions when each object appears" in ordered
+    assert "in the description's order" not in ordered
+    described = module.data_description({"describe": "colours+videos-ends-checked-order-described"}, fresh)
+    assert "order questions when each object appears in the description's order" in described
     named = module.data_description({"describe": "colours", "lookup_drills": 3, "name_drills": 2}, fresh)
     assert named.startswith("fresh draws (0 rows, of which 5 in 13 text-only drills;")
     assert "2 text-only naming drills" in named and "names appear in training text (never in" in named

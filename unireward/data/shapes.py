@@ -1248,19 +1248,25 @@ class VideoStyle:
     suffix: str
     ends: bool = False  # every object's last look, changed or not (`, ends blue square`)
     change_line: bool = False  # a change question's start and end side by side (`change_line`)
-    order_line: bool = False  # an order question's two appearance words (`order_line`)
+    # an order question's two appearance words (`order_line`): "" none, "asked" in the question's order,
+    # "described" in the description's (`order_line(described=True)`)
+    order_line: str = ""
 
 
 # "becomes" writes a change where there is one (`, becomes blue`); "ends" every object's last look;
 # "ends-checked" also a change question's start and end words before the correct answer (`Change: colour
 # green, ends cyan: yes.`, research log, session 14); "ends-checked-order" also an order question's two
-# appearance words (`Order: red square start, blue circle later: red square.`).
+# appearance words (`Order: red square start, blue circle later: red square.`), "-described" in the
+# description's order (`order_line(described=True)`).
 VIDEO_STYLES: dict[str, VideoStyle] = {
     "becomes": VideoStyle(VIDEOS_SUFFIX),
     "ends": VideoStyle("+videos-ends", ends=True),
     "ends-checked": VideoStyle("+videos-ends-checked", ends=True, change_line=True),
     "ends-checked-order": VideoStyle(
-        "+videos-ends-checked-order", ends=True, change_line=True, order_line=True
+        "+videos-ends-checked-order", ends=True, change_line=True, order_line="asked"
+    ),
+    "ends-checked-order-described": VideoStyle(
+        "+videos-ends-checked-order-described", ends=True, change_line=True, order_line="described"
     ),
 }
 NO_VIDEOS = VideoStyle("")  # targets that do not describe videos
@@ -1317,19 +1323,27 @@ def change_line(prompt: UndPrompt) -> str:
     return f"Change: {q.attr} {start}, ends {end}: {changed}."
 
 
-def order_line(prompt: UndPrompt) -> str:
+def order_line(prompt: UndPrompt, described: bool = False) -> str:
     """An order question's two objects, each with when it appears ("start" or "later"), side by side, then
     which comes first (`Order: red square start, blue circle later: red square.`): the change line's form
     for the other video question the judge answered near chance (research log, session 14). Order
-    questions here have one object from the start and the other from the start or later."""
+    questions here have one object from the start and the other from the start or later.
+
+    The objects come in the question's order, or with `described` in the description's (`describe_video`
+    order, `, then` before a later one: `Order: blue circle start, then red square later: blue circle.`),
+    so each word copies the separator just before that object in the judge's own description rather than
+    looking the asked objects up across it (research log, session 15)."""
     q = prompt.question
     accepted, _ = und_truth(prompt)  # the oracle's answer, so the line cannot disagree with the truth
     if not accepted:
         return "Order: none."
     (first,) = accepted
-    objects = (_find(prompt.media, q.colour, q.shape)[0], _find(prompt.media, *q.other)[0])
-    looks = [f"{t.obj.colour} {t.obj.shape} {'start' if t.appear < _EPS else 'later'}" for t in objects]
-    return f"Order: {', '.join(looks)}: {claim_word(q, first)}."
+    objects = [_find(prompt.media, q.colour, q.shape)[0], _find(prompt.media, *q.other)[0]]
+    if described:
+        objects.sort(key=lambda t: (t.appear, t.obj.x, t.obj.y))
+    words = [f"{t.obj.colour} {t.obj.shape} {'start' if t.appear < _EPS else 'later'}" for t in objects]
+    sep = ", then " if described and objects[1].appear - objects[0].appear > _EPS else ", "
+    return f"Order: {sep.join(words)}: {claim_word(q, first)}."
 
 
 def caption_objects(cap: Caption) -> tuple[tuple[str, str], ...]:
@@ -1502,7 +1516,7 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     if lines.change_line and task == Task.VIDEO_UND and prompt.question.kind == "change":
         shows += f"{change_line(prompt)}\n"
     if lines.order_line and task == Task.VIDEO_UND and prompt.question.kind == "order":
-        shows += f"{order_line(prompt)}\n"
+        shows += f"{order_line(prompt, described=lines.order_line == 'described')}\n"
     if videos and task == Task.VIDEO_GEN and isinstance(example, PointExample):
         c = example.spec["candidate"]
         return f"{shows_line(c, lines.ends)}\nCaption: {video_alignment_checks(prompt, c)}."
