@@ -311,7 +311,7 @@ answers only: it is a demonstration and test model, not a general reward model.
 
 def data_description(meta: dict, args) -> str:
     """The model card's "Data" line: what the training rows were, from the run's unireward.json."""
-    from unireward.data.shapes import check_describe, video_lines, video_style
+    from unireward.data.shapes import check_describe, video_lines
 
     drills = sum(meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills"))
     if args.n:
@@ -338,8 +338,7 @@ def data_description(meta: dict, args) -> str:
             data += "beside the asked colour"
         if style in ("lookup-checks", "colours"):
             data += " (point answers too)"
-        if video_style(meta["describe"]):
-            lines = video_lines(meta["describe"])
+        if (lines := video_lines(meta["describe"])).describes:
             data += "; video-task targets first say what each video shows"
             if lines.ends:
                 data += " (each object's last look too, changed or not)"

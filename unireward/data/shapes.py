@@ -1193,6 +1193,11 @@ def describe_image(spec: ImageSpec) -> str:
     return ", ".join(f"{o.colour} {o.shape}" for o in objs) or "nothing"
 
 
+def appearance_order(track: Track) -> tuple[float, float, float]:
+    """The order in which descriptions name a video's objects: by appearance, then left to right."""
+    return (track.appear, track.obj.x, track.obj.y)
+
+
 def describe_video(spec: VideoSpec, ends: bool = False) -> str:
     """What a video shows, as `describe_image` for images: each object with its motion and any change,
     in order of appearance (`; then` before an object that appears later, `; ` between objects that
@@ -1213,7 +1218,7 @@ def describe_video(spec: VideoSpec, ends: bool = False) -> str:
         return f"{t.obj.colour} {t.obj.shape} {motion}" + (f", becomes {change}" if change else "")
 
     groups: dict[float, list[Track]] = {}
-    for t in sorted(spec.tracks, key=lambda t: (t.appear, t.obj.x, t.obj.y)):
+    for t in sorted(spec.tracks, key=appearance_order):
         groups.setdefault(round(t.appear, 6), []).append(t)
     text = "; then ".join("; ".join(phrase(t) for t in group) for group in groups.values()) or "nothing"
     if spec.flicker:
@@ -1251,6 +1256,11 @@ class VideoStyle:
     # an order question's two appearance words (`order_line`): "" none, "asked" in the question's order,
     # "described" in the description's (`order_line(described=True)`)
     order_line: str = ""
+
+    @property
+    def describes(self) -> bool:
+        """Whether targets describe videos at all (False only for NO_VIDEOS)."""
+        return bool(self.suffix)
 
 
 # "becomes" writes a change where there is one (`, becomes blue`); "ends" every object's last look;
@@ -1340,7 +1350,7 @@ def order_line(prompt: UndPrompt, described: bool = False) -> str:
     (first,) = accepted
     objects = [_find(prompt.media, q.colour, q.shape)[0], _find(prompt.media, *q.other)[0]]
     if described:
-        objects.sort(key=lambda t: (t.appear, t.obj.x, t.obj.y))
+        objects.sort(key=appearance_order)
     words = [f"{t.obj.colour} {t.obj.shape} {'start' if t.appear < _EPS else 'later'}" for t in objects]
     sep = ", then " if described and objects[1].appear - objects[0].appear > _EPS else ", "
     return f"Order: {sep.join(words)}: {claim_word(q, first)}."
@@ -1471,10 +1481,10 @@ def _candidate_summary(
     details: dict,
     prompt: Any,
     describe: str = "",
-    videos: str = "",
+    videos: VideoStyle = NO_VIDEOS,
 ) -> str:
     """One candidate's line of a pair explanation; `describe` is the image style (no VIDEOS_SUFFIX), and
-    with a `videos` style (`video_style`) a video-generation line first says what the video shows and
+    with a `videos` style (`video_lines`) a video-generation line first says what the video shows and
     checks the caption beside it (`describe_video`, `video_alignment_checks`)."""
     word = task.media_word
     if task == Task.IMAGE_GEN:
@@ -1484,8 +1494,8 @@ def _candidate_summary(
         return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
     if task == Task.VIDEO_GEN:
         dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
-        shown = describe_video(candidate, VIDEO_STYLES.get(videos, NO_VIDEOS).ends)
-        looked = f"shows {shown}; {video_alignment_checks(prompt, candidate)}; " if videos else ""
+        shown = describe_video(candidate, videos.ends)
+        looked = f"shows {shown}; {video_alignment_checks(prompt, candidate)}; " if videos.describes else ""
         return f"{word} {k}: {looked}{dims}, score {score:g}."
     return f"{word} {k}: {answer_checks(prompt, candidate)}, score: {score:g}."
 
@@ -1507,19 +1517,19 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     question's `order_line` too).
     """
     task = Task.parse(task)
-    videos, lines = video_style(describe), video_lines(describe)
+    videos = video_lines(describe)
     describe = check_describe(describe)
     prompt = example.spec["prompt"]
     shows = ""
-    if (describe and task == Task.IMAGE_UND) or (videos and task == Task.VIDEO_UND):
-        shows = f"{shows_line(prompt.media, lines.ends)}\n"
-    if lines.change_line and task == Task.VIDEO_UND and prompt.question.kind == "change":
+    if (describe and task == Task.IMAGE_UND) or (videos.describes and task == Task.VIDEO_UND):
+        shows = f"{shows_line(prompt.media, videos.ends)}\n"
+    if videos.change_line and task == Task.VIDEO_UND and prompt.question.kind == "change":
         shows += f"{change_line(prompt)}\n"
-    if lines.order_line and task == Task.VIDEO_UND and prompt.question.kind == "order":
-        shows += f"{order_line(prompt, described=lines.order_line == 'described')}\n"
-    if videos and task == Task.VIDEO_GEN and isinstance(example, PointExample):
+    if videos.order_line and task == Task.VIDEO_UND and prompt.question.kind == "order":
+        shows += f"{order_line(prompt, described=videos.order_line == 'described')}\n"
+    if videos.describes and task == Task.VIDEO_GEN and isinstance(example, PointExample):
         c = example.spec["candidate"]
-        return f"{shows_line(c, lines.ends)}\nCaption: {video_alignment_checks(prompt, c)}."
+        return f"{shows_line(c, videos.ends)}\nCaption: {video_alignment_checks(prompt, c)}."
     if isinstance(example, PointExample):
         if task == Task.IMAGE_GEN:
             c = example.spec["candidate"]

@@ -281,8 +281,8 @@ def shapes_sft_stream(
         "num_frames": num_frames,
         "balanced_checks": balanced_checks,
         "describe": describe,
-        "drills": asdict(drills),
-        "und_tie_rate": und_tie_rate,  # plain values: datasets hashes gen_kwargs to cache the stream
+        "drills": asdict(drills),  # plain values: datasets hashes gen_kwargs to cache the stream
+        "und_tie_rate": und_tie_rate,
     }
     return IterableDataset.from_generator(_stream_rows, features=sft_features(), gen_kwargs=kwargs)
 
