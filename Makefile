@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv browser vllm demo test bench lint clean
+.PHONY: venv browser vllm demo test bench bench-gpu lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -44,6 +44,16 @@ bench: venv
 	$(PY) benchmarks/image_gen_checks.py
 	$(PY) benchmarks/reasoning_checks.py
 	$(PY) benchmarks/serve_load.py
+
+# The serving figures measured on one H200 (needs a CUDA machine; the README's serving table).
+bench-gpu: venv
+	$(PY) benchmarks/serve_load.py --device cuda --out benchmarks/results/serve_load_h200_c32.json
+	$(PY) benchmarks/serve_load.py --device cuda --clients 64 --max-batch-size 64 --duration 20 \
+		--out benchmarks/results/serve_load_h200_c64.json
+	$(PY) benchmarks/serve_load.py --device cuda --model unireward/assets/default_model --clients 64 \
+		--max-batch-size 64 --out benchmarks/results/serve_load_h200_default_model_c64_15s.json
+	$(PY) benchmarks/serve_load.py --device cuda --model unireward/assets/default_model --clients 64 \
+		--max-batch-size 64 --duration 60 --out benchmarks/results/serve_load_h200_default_model_c64_60s.json
 
 lint: venv
 	$(VENV)/bin/ruff check unireward tests benchmarks
