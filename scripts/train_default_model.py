@@ -103,8 +103,10 @@ def main(argv: list[str] | None = None) -> None:
         "'ends-checked-order': as ends-checked, and order questions write when each object appears "
         "in the question's order ('Order: red square start, blue circle later: red square.'); "
         "'ends-checked-order-described': the same in the description's order, ', then' before a later "
-        "one ('Order: blue circle start, then red square later: blue circle.') (default without a value: "
-        "becomes)",
+        "one ('Order: blue circle start, then red square later: blue circle.'); 'ends-checked-changes': "
+        "as ends-checked, and video generation writes the subject's start and end look side by side "
+        "before its ratings ('change colour red, ends blue: yes, shape square, ends square: no') "
+        "(default without a value: becomes)",
     )
     parser.add_argument(
         "--lookup-drills",
@@ -344,6 +346,8 @@ def data_description(meta: dict, args) -> str:
                 data += " (each object's last look too, changed or not)"
             data += ", and video-generation ones check the caption's colour, shape, direction and speed "
             data += "against it before rating"
+            if lines.gen_change_line:
+                data += ", then the subject's start and end colour and shape side by side"
             if lines.change_line:
                 data += "; change questions write the start and end side by side before the answer"
             if lines.order_line:

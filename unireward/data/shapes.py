@@ -1243,6 +1243,26 @@ def video_alignment_checks(cap: VideoCaption, spec: VideoSpec) -> str:
     return ", ".join(f"{n} {said[n]}, asked {asked[n]}: {int(said[n] == asked[n])}" for n in names)
 
 
+def video_change_checks(spec: VideoSpec) -> str:
+    """A generated video's subject at the start and at the end, colour and shape side by side, each with
+    whether it changed (`colour red, ends blue: yes, shape square, ends square: no`); pair lines write it
+    after `change`, point answers as a line `Change: ...` (the form of `change_line`).
+
+    Why: judges described a change right (`..., ends blue square`) and still rated temporal and factual
+    consistency 4, as if nothing changed (research log, session 19); the video understanding change line
+    (`change_line`) has this form, and the ratings then follow from two words beside each other."""
+    if not spec.tracks:
+        return "none"
+    track = spec.tracks[0]
+    start, end = track.obj, track.at(1.0)
+    checks = (
+        f"{attr} {getattr(start, attr)}, ends {getattr(end, attr)}: "
+        f"{'yes' if getattr(start, attr) != getattr(end, attr) else 'no'}"
+        for attr in ("colour", "shape")
+    )
+    return ", ".join(checks)
+
+
 VIDEOS_SUFFIX = "+videos"  # e.g. "lookup-checks+videos": the video tasks' targets also describe the video
 
 
@@ -1256,6 +1276,9 @@ class VideoStyle:
     # an order question's two appearance words (`order_line`): "" none, "asked" in the question's order,
     # "described" in the description's (`order_line(described=True)`)
     order_line: str = ""
+    # video generation also writes the subject's start and end look side by side before its ratings
+    # (`video_change_checks`), the two consistency ratings' inputs next to them
+    gen_change_line: bool = False
 
     @property
     def describes(self) -> bool:
@@ -1267,7 +1290,8 @@ class VideoStyle:
 # "ends-checked" also a change question's start and end words before the correct answer (`Change: colour
 # green, ends cyan: yes.`, research log, session 14); "ends-checked-order" also an order question's two
 # appearance words (`Order: red square start, blue circle later: red square.`), "-described" in the
-# description's order (`order_line(described=True)`).
+# description's order (`order_line(described=True)`); "ends-checked-changes" is "ends-checked" whose video
+# generation targets also write `video_change_checks` before the ratings (research log, session 19).
 VIDEO_STYLES: dict[str, VideoStyle] = {
     "becomes": VideoStyle(VIDEOS_SUFFIX),
     "ends": VideoStyle("+videos-ends", ends=True),
@@ -1277,6 +1301,9 @@ VIDEO_STYLES: dict[str, VideoStyle] = {
     ),
     "ends-checked-order-described": VideoStyle(
         "+videos-ends-checked-order-described", ends=True, change_line=True, order_line="described"
+    ),
+    "ends-checked-changes": VideoStyle(
+        "+videos-ends-checked-changes", ends=True, change_line=True, gen_change_line=True
     ),
 }
 NO_VIDEOS = VideoStyle("")  # targets that do not describe videos
@@ -1496,6 +1523,8 @@ def _candidate_summary(
         dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
         shown = describe_video(candidate, videos.ends)
         looked = f"shows {shown}; {video_alignment_checks(prompt, candidate)}; " if videos.describes else ""
+        if videos.gen_change_line:
+            looked += f"change {video_change_checks(candidate)}; "
         return f"{word} {k}: {looked}{dims}, score {score:g}."
     return f"{word} {k}: {answer_checks(prompt, candidate)}, score: {score:g}."
 
@@ -1529,7 +1558,8 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
         shows += f"{order_line(prompt, described=videos.order_line == 'described')}\n"
     if videos.describes and task == Task.VIDEO_GEN and isinstance(example, PointExample):
         c = example.spec["candidate"]
-        return f"{shows_line(c, videos.ends)}\nCaption: {video_alignment_checks(prompt, c)}."
+        changes = f"\nChange: {video_change_checks(c)}." if videos.gen_change_line else ""
+        return f"{shows_line(c, videos.ends)}\nCaption: {video_alignment_checks(prompt, c)}.{changes}"
     if isinstance(example, PointExample):
         if task == Task.IMAGE_GEN:
             c = example.spec["candidate"]
