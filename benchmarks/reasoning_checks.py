@@ -43,6 +43,12 @@ _DIMENSION = re.compile(rf"({'|'.join(VIDEO_DIMENSIONS)}):? (\d+)")
 _SCORE = re.compile(r"(?:[Ss]core:?|Final Score:) (\d+)")
 # One understanding check: `claim left, truth down: wrong` or `hedged red or blue, truth red: right`.
 _ASKED = re.compile(r"(colour|shape|direction|speed) ([a-z]+), asked ([a-z]+): ([01])")
+# A video's first object with its last look (`ends` descriptions), and the change line of
+# `ends-checked-changes` judges (`change colour red, ends blue: yes, shape square, ends square: no`).
+_ENDS = re.compile(r"shows:? ([a-z]+) ([a-z]+) (?:static|moving [a-z]+ [a-z]+), ends ([a-z]+) ([a-z]+)")
+_GEN_CHANGE = re.compile(
+    r"[Cc]hange:? colour [a-z]+, ends [a-z]+: (yes|no), shape [a-z]+, ends [a-z]+: (yes|no)"
+)
 _CLAIM = re.compile(r"(claim|hedged) ([a-z ]+?), truth ([a-z ]+?): (right|wrong)")
 
 
@@ -54,15 +60,53 @@ def written_dimensions(text: str) -> dict[str, int]:
     return found
 
 
+def video_changes(spec) -> bool:
+    """Whether any object of a video looks different at the end than when it appears."""
+    return any((t.obj.colour, t.obj.shape) != (t.at(1.0).colour, t.at(1.0).shape) for t in spec.tracks)
+
+
+def said_video_change(text: str) -> bool | None:
+    """Whether a judge's own words say the generated video's object changes: its change line where it
+    writes one, else its `ends` description's first object (start and last look differ); None when
+    neither is written."""
+    if found := _GEN_CHANGE.search(text):
+        return "yes" in found.groups()
+    if found := _ENDS.search(text):
+        start_colour, start_shape, end_colour, end_shape = found.groups()
+        return (start_colour, start_shape) != (end_colour, end_shape)
+    return None
+
+
+def tally_said_change(counts: collections.Counter, changed: bool, written: dict, text: str) -> None:
+    """Whether the judge's own change words are right, and whether its factual consistency rating follows
+    them (2 or less exactly when it says the object changes: a change costs 2, a dropped frame 1)."""
+    said = said_video_change(text)
+    if said is None:
+        return
+    truth = "changed" if changed else "steady"
+    counts[f"change/{truth}/n"] += 1
+    counts[f"change/{truth}/said_right"] += said == changed
+    if "factual consistency" in written:
+        case = "said_changed" if said else "said_steady"
+        counts[f"change/{case}/n"] += 1
+        counts[f"change/{case}/factual_follows"] += (written["factual consistency"] <= 2) == said
+
+
 def tally_video(
-    counts: collections.Counter, truth: dict[str, int], text: str, true_checks: str | None = None
+    counts: collections.Counter,
+    truth: dict[str, int],
+    text: str,
+    true_checks: str | None = None,
+    changed: bool = False,
 ) -> None:
     """Add one video's written ratings (`text`) against the oracle's dimensions and, when given, its
-    written caption checks against the true ones (`shapes.video_alignment_checks`)."""
+    written caption checks against the true ones (`shapes.video_alignment_checks`); `changed`: whether the
+    video's object truly changes (for `tally_said_change`)."""
     from unireward.data.shapes import video_final
 
     written = written_dimensions(text)
     counts["candidates"] += 1
+    tally_said_change(counts, changed, written, text)
     if true_checks is not None and (said := {m[0]: m[1:] for m in _ASKED.findall(text)}):
         for name, value, _, _ in _ASKED.findall(true_checks):
             if name not in said:
@@ -213,6 +257,15 @@ def video_summary(counts: collections.Counter) -> dict:
         }
     out["score_follows_own_ratings"] = {"n": counts["score_written"], "followed": counts["score_follows"]}
     out["description"] = _description(counts)
+    out["change_words"] = {
+        key: {k: counts[f"change/{key}/{k}"] for k in keys}
+        for key, keys in (
+            ("changed", ("n", "said_right")),
+            ("steady", ("n", "said_right")),
+            ("said_changed", ("n", "factual_follows")),
+            ("said_steady", ("n", "factual_follows")),
+        )
+    }
     out["caption_checks"] = {
         name: {k: counts[f"asked/{name}/{k}"] for k in ("n", "seen_right", "follows", "not_written")}
         for name in ("colour", "shape", "direction", "speed")
@@ -346,7 +399,8 @@ def main(argv: list[str] | None = None) -> dict:
                 lines = _lines(text, "Video")
                 for k, side, details in (("1", "a", ex.details_a), ("2", "b", ex.details_b)):
                     checks = video_alignment_checks(ex.spec["prompt"], ex.spec[side])
-                    tally_video(counts["pair"], details["dimensions"], lines.get(k, ""), checks)
+                    changed = video_changes(ex.spec[side])
+                    tally_video(counts["pair"], details["dimensions"], lines.get(k, ""), checks, changed)
                     tally_description(counts["pair"], describe_video(ex.spec[side], ends), lines.get(k, ""))
                 continue
             prompt = ex.spec["prompt"]
@@ -367,7 +421,8 @@ def main(argv: list[str] | None = None) -> dict:
             text = score.raw_text or ""
             if task == "video_gen":
                 checks = video_alignment_checks(ex.spec["prompt"], ex.spec["candidate"])
-                tally_video(counts["point"], ex.details["dimensions"], text, checks)
+                changed = video_changes(ex.spec["candidate"])
+                tally_video(counts["point"], ex.details["dimensions"], text, checks, changed)
                 tally_description(counts["point"], describe_video(ex.spec["candidate"], ends), text)
                 continue
             prompt = ex.spec["prompt"]
@@ -394,6 +449,15 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"{task} {mode:<5} exact/balanced  {cells}  score follows {f['followed']}/{f['n']}")
                 if (d := s["description"])["written"]:
                     print(f"{task} {mode:<5} {_description_line(d)}")
+                c = s["change_words"]
+                if c["changed"]["n"] + c["steady"]["n"]:
+                    print(
+                        f"{task} {mode:<5} own change words right: changed {c['changed']['said_right']}/"
+                        f"{c['changed']['n']}, steady {c['steady']['said_right']}/{c['steady']['n']}; "
+                        f"factual follows them: said changed {c['said_changed']['factual_follows']}/"
+                        f"{c['said_changed']['n']}, said steady {c['said_steady']['factual_follows']}/"
+                        f"{c['said_steady']['n']}"
+                    )
                 for name, c in s["caption_checks"].items():
                     print(
                         f"{task} {mode:<5} caption {name}: seen right {c['seen_right']}/{c['n']}, "

@@ -449,6 +449,43 @@ def test_description_objects_count_held_out_pairs_named_with_another_shape():
     )
 
 
+def test_reasoning_checks_read_a_video_judges_own_change_words_and_whether_factual_follows():
+    import collections
+    import re
+
+    from unireward.data.records import shapes_labels, target_text
+    from unireward.data.shapes import ShapesWorld
+    from unireward.protocols import get_protocol
+    from unireward.train.shapes import PROTOCOL
+
+    rc = _benchmark("reasoning_checks")
+    proto, world = get_protocol(PROTOCOL), ShapesWorld(4)
+    for style in ("colours+videos-ends", "colours+videos-ends-checked-changes"):
+        oracle, flat = collections.Counter(), collections.Counter()
+        while oracle["change/changed/n"] < 6:
+            point = world.point_example("video_gen")
+            labels = shapes_labels("video_gen", point, explain=True, describe=style)
+            text = target_text(proto, "video_gen", "point", *labels)
+            changed = rc.video_changes(point.spec["candidate"])
+            assert rc.said_video_change(text) == changed
+            rc.tally_video(oracle, point.details["dimensions"], text, changed=changed)
+            # a judge that writes its change words right, then rates factual consistency 4 whatever they say
+            rc.tally_video(
+                flat,
+                point.details["dimensions"],
+                re.sub(r"factual consistency: \d", "factual consistency: 4", text),
+                changed=changed,
+            )
+        s, blind = rc.video_summary(oracle)["change_words"], rc.video_summary(flat)["change_words"]
+        assert s["changed"]["said_right"] == s["changed"]["n"] == s["said_changed"]["n"] >= 6
+        assert s["said_changed"]["factual_follows"] == s["said_changed"]["n"]
+        assert s["said_steady"]["factual_follows"] == s["said_steady"]["n"] == s["steady"]["n"] > 0
+        assert blind["said_changed"]["factual_follows"] == 0 and blind["changed"]["said_right"] >= 6
+    steady = "Video shows: red square static, ends red square.\nChange: colour red, ends red: no, shape "
+    assert rc.said_video_change(steady + "square, ends circle: yes.") is True  # the change line decides
+    assert rc.said_video_change("Video shows: red square static.") is None  # no last look written
+
+
 def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_step():
     import collections
     import re

@@ -755,6 +755,49 @@ def test_described_order_line_follows_the_description_and_agrees_with_the_asked_
         seen[truth] += 1
 
 
+def test_ends_checked_changes_style_writes_video_generation_changes_beside_each_other_before_ratings():
+    from unireward.data.shapes import explanation, video_change_checks, video_lines
+
+    style, base = "colours+videos-ends-checked-changes", "colours+videos-ends-checked"
+    assert video_lines(style).gen_change_line and not video_lines(base).gen_change_line
+    pattern = r"colour ([a-z]+), ends ([a-z]+): (yes|no), shape ([a-z]+), ends ([a-z]+): (yes|no)"
+    world, seen = ShapesWorld(9), collections.Counter()
+    while min(seen["changed"], seen["steady"], seen["pair"]) < 8:
+        ex = world.point_example("video_gen")
+        video = ex.spec["candidate"]
+        text, plain = (
+            explanation("video_gen", ex, describe=style),
+            explanation("video_gen", ex, describe=base),
+        )
+        line = f"Change: {video_change_checks(video)}."
+        assert text == f"{plain}\n{line}"
+        c0, c1, c_said, s0, s1, s_said = re.fullmatch(rf"Change: {pattern}\.", line).groups()
+        assert (c_said == "yes") == (c0 != c1) and (s_said == "yes") == (s0 != s1)
+        assert (c0, s0) == (video.tracks[0].obj.colour, video.tracks[0].obj.shape)
+        # the line carries what the two consistency ratings take from the video's objects
+        dims = ex.details["dimensions"]
+        changed = "yes" in (c_said, s_said)
+        factual = (
+            4
+            - 2 * (c_said == "yes")
+            - 2 * (s_said == "yes")
+            - (video.flicker_kind == "drop" and bool(video.flicker))
+        )
+        assert dims["factual consistency"] == max(1, factual)
+        assert (dims["temporal consistency"] <= 2) == (changed or len(video.flicker) > 1)
+        seen["changed" if changed else "steady"] += 1
+        pair = world.pair_example("video_gen")
+        lines = explanation("video_gen", pair, describe=style).splitlines()
+        plain_lines = explanation("video_gen", pair, describe=base).splitlines()
+        for line, plain_line, side in zip(lines, plain_lines, "ab", strict=True):
+            checks = f"; change {video_change_checks(pair.spec[side])}; visual quality "
+            assert checks in line and line.replace(checks, "; visual quality ") == plain_line
+        seen["pair"] += 1
+    assert video_change_checks(VideoSpec(())) == "none"
+    und = world.pair_example("video_und")  # understanding targets are those of ends-checked
+    assert explanation("video_und", und, describe=style) == explanation("video_und", und, describe=base)
+
+
 def test_colours_style_writes_the_shapes_colours_beside_the_asked_colour():
     from unireward.data.shapes import explanation, lookup_drill, lookup_style
 

@@ -190,7 +190,10 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     assert "side by side" not in ends
     checked = module.data_description({"describe": "colours+videos-ends-checked"}, fresh)
     assert "last look too" in checked and "change questions write the start and end side by side" in checked
-    assert "order questions" not in checked
+    assert "order questions" not in checked and "start and end colour and shape" not in checked
+    changes = module.data_description({"describe": "colours+videos-ends-checked-changes"}, fresh)
+    assert "before rating, then the subject's start and end colour and shape side by side" in changes
+    assert "change questions write the start and end side by side" in changes
     ordered = module.data_description({"describe": "colours+videos-ends-checked-order"}, fresh)
     assert "side by side before the answer, order questions when each object appears" in ordered
     assert "in the description's order" not in ordered
