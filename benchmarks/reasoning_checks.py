@@ -10,6 +10,9 @@ their reasoning before the verdict or score, so each step can be checked against
   Judges trained with `--describe-videos` also write what each video shows (exact?) and check the
   caption beside it (`colour red, asked green: 0`): per element (colour, shape, direction, speed) whether
   the written value is the video's, and whether the 0/1 follows from the two words written.
+  Judges whose descriptions give each object's last look (`ends`) or that write a change line
+  (`ends-checked-changes`): whether their change words are right, and whether the factual consistency
+  rating follows them (2 or less exactly when they say the object changes).
 - image and video understanding: the `Correct answer:` line (the vision step), then per candidate answer
   the check text (`claim left, truth down: wrong`): exact, whether its truth word is right, and whether the
   right/wrong word follows from the judge's own claim and truth (the comparison step; apart for claims

@@ -1249,7 +1249,7 @@ def video_change_checks(spec: VideoSpec) -> str:
     after `change`, point answers as a line `Change: ...` (the form of `change_line`).
 
     Why: judges described a change right (`..., ends blue square`) and still rated temporal and factual
-    consistency 4, as if nothing changed (research log, session 19); the video understanding change line
+    consistency 4, as if nothing changed (research log, session 17); the video understanding change line
     (`change_line`) has this form, and the ratings then follow from two words beside each other."""
     if not spec.tracks:
         return "none"
@@ -1291,7 +1291,7 @@ class VideoStyle:
 # green, ends cyan: yes.`, research log, session 14); "ends-checked-order" also an order question's two
 # appearance words (`Order: red square start, blue circle later: red square.`), "-described" in the
 # description's order (`order_line(described=True)`); "ends-checked-changes" is "ends-checked" whose video
-# generation targets also write `video_change_checks` before the ratings (research log, session 19).
+# generation targets also write `video_change_checks` before the ratings (research log, session 17).
 VIDEO_STYLES: dict[str, VideoStyle] = {
     "becomes": VideoStyle(VIDEOS_SUFFIX),
     "ends": VideoStyle("+videos-ends", ends=True),
