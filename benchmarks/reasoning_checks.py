@@ -63,11 +63,6 @@ def written_dimensions(text: str) -> dict[str, int]:
     return found
 
 
-def video_changes(spec) -> bool:
-    """Whether any object of a video looks different at the end than when it appears."""
-    return any((t.obj.colour, t.obj.shape) != (t.at(1.0).colour, t.at(1.0).shape) for t in spec.tracks)
-
-
 def said_video_change(text: str) -> bool | None:
     """Whether a judge's own words say the generated video's object changes: its change line where it
     writes one, else its `ends` description's first object (start and last look differ); None when
@@ -362,6 +357,7 @@ def main(argv: list[str] | None = None) -> dict:
         describe_image,
         describe_video,
         video_alignment_checks,
+        video_changes,
         video_lines,
     )
     from unireward.judge import default_model_path, load_judge, model_meta

@@ -454,7 +454,7 @@ def test_reasoning_checks_read_a_video_judges_own_change_words_and_whether_factu
     import re
 
     from unireward.data.records import shapes_labels, target_text
-    from unireward.data.shapes import ShapesWorld
+    from unireward.data.shapes import ShapesWorld, video_changes
     from unireward.protocols import get_protocol
     from unireward.train.shapes import PROTOCOL
 
@@ -466,7 +466,7 @@ def test_reasoning_checks_read_a_video_judges_own_change_words_and_whether_factu
             point = world.point_example("video_gen")
             labels = shapes_labels("video_gen", point, explain=True, describe=style)
             text = target_text(proto, "video_gen", "point", *labels)
-            changed = rc.video_changes(point.spec["candidate"])
+            changed = video_changes(point.spec["candidate"])
             assert rc.said_video_change(text) == changed
             rc.tally_video(oracle, point.details["dimensions"], text, changed=changed)
             # a judge that writes its change words right, then rates factual consistency 4 whatever they say

@@ -416,6 +416,11 @@ def _changes(track: Track) -> tuple[bool, bool]:
     return end.colour != track.obj.colour, end.shape != track.obj.shape
 
 
+def video_changes(spec: VideoSpec) -> bool:
+    """Whether any object of a video looks different at the end than when it appears."""
+    return any(any(_changes(t)) for t in spec.tracks)
+
+
 def video_dimensions(cap: VideoCaption, spec: VideoSpec) -> dict[str, int]:
     """The five VideoFeedback dimensions (1–4) of a video for a caption; the subject is the first track."""
     if not spec.tracks:
@@ -1256,9 +1261,8 @@ def video_change_checks(spec: VideoSpec) -> str:
     track = spec.tracks[0]
     start, end = track.obj, track.at(1.0)
     checks = (
-        f"{attr} {getattr(start, attr)}, ends {getattr(end, attr)}: "
-        f"{'yes' if getattr(start, attr) != getattr(end, attr) else 'no'}"
-        for attr in ("colour", "shape")
+        f"{attr} {getattr(start, attr)}, ends {getattr(end, attr)}: {'yes' if changed else 'no'}"
+        for attr, changed in zip(("colour", "shape"), _changes(track), strict=True)
     )
     return ", ".join(checks)
 
