@@ -16,6 +16,7 @@ import argparse
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,6 +63,15 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=d.spec.hidden_size,
         help="language-model width (default %(default)s; 32 per attention head, MLP twice as wide)",
+    )
+    parser.add_argument(
+        "--temporal-patch",
+        type=int,
+        choices=(4, 8),
+        default=d.spec.temporal_patch_size,
+        help="frames per temporal patch of the vision tower (default %(default)s: one patch holds a whole "
+        "8-frame clip; 4: the first and second half are separate tokens, twice the visual tokens per clip, "
+        "and stage 1 labels each half with its own start and end look)",
     )
     parser.add_argument(
         "--balanced-checks",
@@ -174,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     from unireward.train.shapes import DrillPlan, lm_spec, train_on_shapes
 
     try:
-        spec = lm_spec(args.lm_layers, args.lm_width)
+        spec = replace(lm_spec(args.lm_layers, args.lm_width), temporal_patch_size=args.temporal_patch)
     except ValueError as err:
         parser.error(f"--lm-layers / --lm-width: {err}")
     warmup_drills, warmup_cycles = two_numbers(parser, "--drill-warmup", "DRILLS:CYCLES", args.drill_warmup)
@@ -276,6 +286,13 @@ def write_assets(result, args) -> None:
     vision_line = ", ".join(f"{k} {vision[k]:.2f}" for k in keys if k in vision) or "n/a"
     data = data_description(meta, args)
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
+    tps = json.loads((trained / "config.json").read_text())["vision_config"]["temporal_patch_size"]
+    clip_tokens = (
+        "temporal patch 8, so one visual patch holds a whole 8-frame clip (16 visual tokens per clip)"
+        if tps == 8
+        else f"temporal patch {tps}, so an 8-frame clip is {8 // tps} visual patches in time "
+        f"({16 * 8 // tps} visual tokens per clip)"
+    )
     rows = "\n".join(
         f"| {t} | {_pct(last.get(f'{t}/pair_without_ties'))} | {_pct(last.get(f'{t}/pair_with_ties'))} | "
         f"{_num(last.get(f'{t}/point_spearman'))} |"
@@ -289,7 +306,7 @@ answers only: it is a demonstration and test model, not a general reward model.
 
 - protocol `{PROTOCOL}`, decision `generate` (it writes its reasoning, then the verdict or score)
 - architecture: Qwen2-VL, {n_params / 1e6:.1f} M parameters; 112 px images, 16 visual tokens per image;
-  temporal patch 8, so one visual patch holds a whole 8-frame clip (16 visual tokens per clip)
+  {clip_tokens}
 - training: `{meta["command"]}`, {minutes:.1f} minutes of wall-clock on one CPU thread, in two
   stages:
   1. {vision_minutes:.0f} minutes of dense vision pre-training (`unireward.train.vision`): the vision tower

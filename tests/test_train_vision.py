@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -93,14 +94,46 @@ def test_pretraining_lowers_the_loss_and_changes_only_the_vision_tower(clip_mode
     assert changed and all(k.startswith("model.visual.") for k in changed)
 
 
-def test_pretraining_needs_one_temporal_patch_per_clip(tiny_model_dir):
+def test_pretraining_takes_clips_of_several_temporal_patches(tiny_model_dir):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    path = tiny_model_dir("qwen2_vl")  # temporal patch 2 < 4 frames
+    path = tiny_model_dir(
+        "qwen2_vl"
+    )  # temporal patch 2: a 4-frame clip is 2 patches, twice an image's tokens
     model = AutoModelForImageTextToText.from_pretrained(path)
     proc = AutoProcessor.from_pretrained(path)
-    with pytest.raises(ValueError, match="temporal_patch_size"):
-        pretrain_vision(model, proc.image_processor, 56, VisionPretrainConfig(num_frames=4, eval_n=4))
+    config = VisionPretrainConfig(minutes=60, max_steps=2, batch_size=4, num_frames=4, eval_every=2, eval_n=8)
+    curve = pretrain_vision(model, proc.image_processor, 56, dataclasses.replace(config, log=False))
+    assert [p["step"] for p in curve] == [0, 2] and 0 <= curve[-1]["motion"] <= 1
+    with pytest.raises(ValueError, match="not a multiple of temporal_patch_size 2"):
+        pretrain_vision(model, proc.image_processor, 56, dataclasses.replace(config, num_frames=5))
+
+
+def test_each_temporal_patch_of_a_clip_is_labelled_with_its_own_looks():
+    # Static, 8 frames, the colour changes at frame 2 (t = 2/7): inside the first half, before the second.
+    track = sw.Track(
+        sw.Obj("green", "square", 0.5, 0.5, 0.95), "right", 0.0, change_at=2 / 7, change_colour="red"
+    )
+    spec = sw.VideoSpec((track,))
+    whole, _ = scene_targets(spec, cells=2)
+    halves, glob = scene_targets(spec, cells=2, slots=2)
+    green, red = COLOURS.index("green") + 1, COLOURS.index("red") + 1
+    assert whole["colour"].tolist() == [green] * 4 and whole["end_colour"].tolist() == [red] * 4
+    assert halves["colour"].tolist() == [green] * 4 + [red] * 4
+    assert halves["end_colour"].tolist() == [red] * 8
+    assert glob["is_video"] == 1
+    with pytest.raises(ValueError, match="3 equal temporal patches"):
+        scene_targets(spec, cells=2, slots=3)
+
+
+def test_a_late_object_counts_as_there_from_the_start_in_a_later_patch():
+    early = sw.Track(sw.Obj("red", "square", 0.25, 0.5, 0.5), "right", 0.0)
+    late = sw.Track(sw.Obj("blue", "square", 0.75, 0.5, 0.5), "right", 0.0, appear=2 / 7)  # frame 2 of 8
+    cells, _ = scene_targets(sw.VideoSpec((early, late)), cells=2, slots=2)
+    blue = COLOURS.index("blue") + 1
+    first, second = cells["appear"][:4], cells["appear"][4:]
+    assert set(first[cells["colour"][:4] == blue]) == {2}  # second quarter of the clip
+    assert set(second[cells["colour"][4:] == blue]) == {1}  # already there when the second half begins
 
 
 def test_frozen_vision_tower_is_saved_unchanged(clip_model_dir, tmp_path):
@@ -147,12 +180,13 @@ def test_random_palette_draws_in_its_colours_and_ignores_colour_labels(clip_mode
     proc = AutoProcessor.from_pretrained(clip_model_dir)
     packer = PixelPacker(proc.image_processor, 56)
     _, _, cell, _ = make_batch(packer, [spec, spec], 2, 4, 56, palettes=[palette, None])
-    recoloured, plain = cell["colour"][0], cell["colour"][1]
+    recoloured, plain = cell["colour"][:4], cell["colour"][4:]  # 4 visual tokens per image
+    assert len(cell["colour"]) == 8
     assert (plain > 0).all() and (recoloured == IGNORE).all()
-    assert torch.equal(cell["shape"][0], cell["shape"][1])  # the shape is still taught
+    assert torch.equal(cell["shape"][:4], cell["shape"][4:])  # the shape is still taught
     _, _, cell, _ = make_batch(packer, [spec, spec], 2, 4, 56, [palette, None], plain_ignored=("shape",))
-    assert (cell["shape"][0] > 0).all() and (cell["shape"][1] == IGNORE).all()
-    assert (cell["colour"][1] > 0).all()  # the world's own palette still teaches colour
+    assert (cell["shape"][:4] > 0).all() and (cell["shape"][4:] == IGNORE).all()
+    assert (cell["colour"][4:] > 0).all()  # the world's own palette still teaches colour
 
 
 def test_random_palette_reaches_the_named_colours_range_and_keeps_off_the_background():

@@ -100,12 +100,19 @@ def _assign(cover: np.ndarray, labels: list[dict], cell: dict, threshold: float)
                 cell[k][c] = IGNORE
 
 
-def scene_targets(spec: sw.ImageSpec | sw.VideoSpec, cells: int, size: int = 64, num_frames: int = 8):
+def scene_targets(
+    spec: sw.ImageSpec | sw.VideoSpec, cells: int, size: int = 64, num_frames: int = 8, slots: int = 1
+):
     """Per-cell and global class labels of one image or clip, straight from its spec.
 
-    A cell is labelled with the object that covers most of it (for clips: most of it over the clip),
-    so every label can be read from the pixels of and around that cell.
+    A cell is labelled with the object that covers most of it (for clips: most of it over the frames of
+    its temporal slot), so every label can be read from the pixels of and around that cell. A clip cut
+    into `slots` temporal patches gets cells*cells labels per slot, slot after slot (the order of the
+    tower's tokens); each slot's colour and shape are the look at its first frame, its end colour and end
+    shape the look at its last, because the tower's attention never crosses slots.
     """
+    if isinstance(spec, sw.VideoSpec) and slots > 1:
+        return _clip_slot_targets(spec, cells, size, num_frames, slots)
     cell = {k: np.zeros(cells * cells, dtype=np.int64) for k in CELL_TARGETS}
     glob = {k: 0 for k in GLOBAL_TARGETS}
     glob["blur"] = sw.quality_level(spec.blur)
@@ -135,31 +142,51 @@ def scene_targets(spec: sw.ImageSpec | sw.VideoSpec, cells: int, size: int = 64,
             )
         _assign(_coverage(sw.owner_map(objs, size), len(objs), cells), labels, cell, MIN_COVER)
         return cell, glob
+    return _clip_slot_targets(spec, cells, size, num_frames, 1)
+
+
+def _clip_slot_targets(spec: sw.VideoSpec, cells: int, size: int, num_frames: int, slots: int):
+    """scene_targets of a clip whose frames are cut into `slots` equal temporal patches."""
+    if num_frames % slots:
+        raise ValueError(f"{num_frames} frames do not cut into {slots} equal temporal patches")
+    glob = {k: 0 for k in GLOBAL_TARGETS}
+    glob["blur"] = sw.quality_level(spec.blur)
+    glob["noise"] = sw.quality_level(spec.noise)
     glob["is_video"] = 1
     glob["flicker"] = 0 if not spec.flicker else (1 if spec.flicker_kind == "drop" else 2)
-    tracks = spec.tracks
-    labels = []
-    for tr in tracks:
-        end, speed = tr.at(1.0), tr.speed
-        labels.append(
-            {
-                "colour": COLOURS.index(tr.obj.colour) + 1,
-                "shape": sw.SHAPES.index(tr.obj.shape) + 1,
-                "end_colour": COLOURS.index(end.colour) + 1,
-                "end_shape": sw.SHAPES.index(end.shape) + 1,
-                "count_same": min(3, sum(t.obj.combo == tr.obj.combo for t in tracks)),
-                "relation": IGNORE,
-                "motion": 1 if speed is None else 2 + DIRS.index(tr.direction),
-                "speed": {None: 1, "slow": 2, "fast": 3}[speed],
-                "appear": 1 + min(3, int(tr.appear * 4)),
-            }
+    tracks, times, per = spec.tracks, sw.frame_times(num_frames), num_frames // slots
+    cell = {k: [] for k in CELL_TARGETS}
+    for s in range(slots):
+        frames = times[s * per : (s + 1) * per]
+        labels = []
+        for tr in tracks:
+            start = tr.at(max(frames[0], tr.appear))
+            end, speed = tr.at(frames[-1]) or start, tr.speed
+            quarter = min(3, int(tr.appear * 4))
+            labels.append(
+                {
+                    "colour": COLOURS.index(start.colour) + 1,
+                    "shape": sw.SHAPES.index(start.shape) + 1,
+                    "end_colour": COLOURS.index(end.colour) + 1,
+                    "end_shape": sw.SHAPES.index(end.shape) + 1,
+                    "count_same": min(3, sum(t.obj.combo == tr.obj.combo for t in tracks)),
+                    "relation": IGNORE,
+                    "motion": 1 if speed is None else 2 + DIRS.index(tr.direction),
+                    "speed": {None: 1, "slow": 2, "fast": 3}[speed],
+                    # the quarter it first shows in; 1 ("there from the start") in a later slot it was
+                    # already in when that slot began
+                    "appear": 1 + quarter if tr.appear + 1e-9 >= s / slots else 1,
+                }
+            )
+        slot_cell = {k: np.zeros(cells * cells, dtype=np.int64) for k in CELL_TARGETS}
+        cover = sum(
+            _coverage(sw.owner_map(tuple(tr.at(t) for tr in tracks), size), len(tracks), cells)
+            for t in frames
         )
-    times = sw.frame_times(num_frames)
-    cover = sum(
-        _coverage(sw.owner_map(tuple(tr.at(t) for tr in tracks), size), len(tracks), cells) for t in times
-    )
-    _assign(cover / len(times), labels, cell, MIN_COVER / 2)
-    return cell, glob
+        _assign(cover / len(frames), labels, slot_cell, MIN_COVER / 2)
+        for k in CELL_TARGETS:
+            cell[k].append(slot_cell[k])
+    return {k: np.concatenate(v) for k, v in cell.items()}, glob
 
 
 class PixelPacker:
@@ -246,23 +273,24 @@ def make_batch(
 ):
     """Pixels, grids and targets of `specs`; an item with a palette is drawn in it, colour labels ignored.
 
-    Items without a palette have the `plain_ignored` cell targets ignored instead.
+    Items without a palette have the `plain_ignored` cell targets ignored instead. Cell targets are flat,
+    one per visual token in the tower's output order (a clip of several temporal patches has more).
     """
     import torch
 
+    if num_frames % packer.tps:
+        raise ValueError(
+            f"vision pre-training needs clips of whole temporal patches: {num_frames} frames is not a "
+            f"multiple of temporal_patch_size {packer.tps}"
+        )
     pixels, grids, cell_t, glob_t = [], [], {k: [] for k in CELL_TARGETS}, {k: [] for k in GLOBAL_TARGETS}
     for spec, palette in zip(specs, palettes or [None] * len(specs)):
         media = sw.render_media(spec, size, num_frames, palette)
         frames = media if isinstance(media, list) else [media]
         pv, grid = packer.pack(frames)
-        if grid[0] != 1:
-            raise ValueError(
-                f"vision pre-training needs one temporal patch per clip: temporal_patch_size "
-                f"{packer.tps} < {num_frames} frames"
-            )
         pixels.append(pv)
         grids.append(grid)
-        c, g = scene_targets(spec, cells, size, num_frames)
+        c, g = scene_targets(spec, cells, size, num_frames, slots=grid[0])
         for k in RECOLOUR_IGNORED if palette is not None else plain_ignored:
             c[k][c[k] > 0] = IGNORE
         for k in CELL_TARGETS:
@@ -272,7 +300,7 @@ def make_batch(
     return (
         torch.from_numpy(np.concatenate(pixels)).float(),
         torch.tensor(grids),
-        {k: torch.from_numpy(np.stack(v)) for k, v in cell_t.items()},
+        {k: torch.from_numpy(np.concatenate(v)) for k, v in cell_t.items()},
         {k: torch.tensor(v) for k, v in glob_t.items()},
     )
 
@@ -299,18 +327,16 @@ class SceneHeads:
     def parameters(self):
         return [*self.cell.parameters(), *self.glob.parameters()]
 
-    def losses_and_hits(self, tokens, n_media: int, cell_t: dict, glob_t: dict):
+    def losses_and_hits(self, tokens, tokens_per_media: list[int], cell_t: dict, glob_t: dict):
+        import torch
         import torch.nn.functional as F
 
-        per = tokens.reshape(n_media, -1, tokens.shape[-1])
-        pooled = per.mean(1)
+        pooled = torch.stack([part.mean(0) for part in tokens.split(tokens_per_media)])
         losses, hits = {}, {}
         for k, head in self.cell.items():
-            logits = head(per)
+            logits = head(tokens)
             target = cell_t[k]
-            losses[k] = F.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE
-            )
+            losses[k] = F.cross_entropy(logits, target, ignore_index=IGNORE)
             occupied = target > 0
             if not occupied.any():
                 continue
@@ -362,17 +388,25 @@ def pretrain_vision(
     )
 
     held_out_cells = held_out_mask(test[2]["colour"], test[2]["shape"])
+    t = test[2]
+    changing_cells = (t["colour"] > 0) & ((t["end_colour"] != t["colour"]) | (t["end_shape"] != t["shape"]))
+
+    def per_media(grid) -> list[int]:
+        return (grid.prod(-1) // packer.merge**2).tolist()
 
     def evaluate() -> dict:
         visual.eval()
         with torch.no_grad():
             tokens = visual(test[0], grid_thw=test[1]).pooler_output
-            _, hits = heads.losses_and_hits(tokens, len(test[1]), test[2], test[3])
+            _, hits = heads.losses_and_hits(tokens, per_media(test[1]), test[2], test[3])
             if held_out_cells.any():
-                shape = heads.cell["shape"](tokens.reshape(len(test[1]), -1, tokens.shape[-1])).argmax(-1)
+                shape = heads.cell["shape"](tokens).argmax(-1)
                 hits["shape_held_out"] = (shape == test[2]["shape"])[held_out_cells].float().mean().item()
+            if changing_cells.any():  # both end heads right where the look changes within the cell's frames
+                right = [heads.cell[k](tokens).argmax(-1) == test[2][k] for k in ("end_colour", "end_shape")]
+                hits["end_changed"] = (right[0] & right[1])[changing_cells].float().mean().item()
             tokens = visual(seen[0], grid_thw=seen[1]).pooler_output
-            _, train_hits = heads.losses_and_hits(tokens, len(seen[1]), seen[2], seen[3])
+            _, train_hits = heads.losses_and_hits(tokens, per_media(seen[1]), seen[2], seen[3])
         visual.train()
         return {**hits, "train_shape": train_hits["shape"], "train_colour": train_hits["colour"]}
 
@@ -407,7 +441,7 @@ def pretrain_vision(
             packer, specs, cells, config.num_frames, config.image_size, palettes, plain_ignored
         )
         tokens = visual(pixels, grid_thw=grid).pooler_output
-        losses, _ = heads.losses_and_hits(tokens, len(grid), cell_t, glob_t)
+        losses, _ = heads.losses_and_hits(tokens, per_media(grid), cell_t, glob_t)
         loss = sum(config.loss_weights.get(k, 1.0) * v for k, v in losses.items() if not v.isnan())
         loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
         opt.zero_grad()
