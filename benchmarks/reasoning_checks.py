@@ -52,6 +52,7 @@ _ENDS = re.compile(r"shows:? ([a-z]+) ([a-z]+) (?:static|moving [a-z]+ [a-z]+), 
 _GEN_CHANGE = re.compile(
     r"[Cc]hange:? colour [a-z]+, ends [a-z]+: (yes|no), shape [a-z]+, ends [a-z]+: (yes|no)"
 )
+_CHANGE_PART = re.compile(r"(?:colour|shape) ([a-z]+), ends ([a-z]+): (yes|no)")
 _CLAIM = re.compile(r"(claim|hedged) ([a-z ]+?), truth ([a-z ]+?): (right|wrong)")
 
 
@@ -77,7 +78,13 @@ def said_video_change(text: str) -> bool | None:
 
 def tally_said_change(counts: collections.Counter, changed: bool, written: dict, text: str) -> None:
     """Whether the judge's own change words are right, and whether its factual consistency rating follows
-    them (2 or less exactly when it says the object changes: a change costs 2, a dropped frame 1)."""
+    them (2 or less exactly when it says the object changes: a change costs 2, a dropped frame 1); on a
+    change line, also whether each yes/no follows the start and end word written before it."""
+    if line := _GEN_CHANGE.search(text):  # does each yes/no follow the two words written before it?
+        for start, end, answer in _CHANGE_PART.findall(line.group(0)):
+            case = "words_same" if start == end else "words_differ"
+            counts[f"change/{case}/n"] += 1
+            counts[f"change/{case}/follows"] += (answer == "yes") == (start != end)
     said = said_video_change(text)
     if said is None:
         return
@@ -262,6 +269,8 @@ def video_summary(counts: collections.Counter) -> dict:
             ("steady", ("n", "said_right")),
             ("said_changed", ("n", "factual_follows")),
             ("said_steady", ("n", "factual_follows")),
+            ("words_differ", ("n", "follows")),
+            ("words_same", ("n", "follows")),
         )
     }
     out["caption_checks"] = {
@@ -456,6 +465,12 @@ def main(argv: list[str] | None = None) -> dict:
                         f"factual follows them: said changed {c['said_changed']['factual_follows']}/"
                         f"{c['said_changed']['n']}, said steady {c['said_steady']['factual_follows']}/"
                         f"{c['said_steady']['n']}"
+                    )
+                if c["words_differ"]["n"] + c["words_same"]["n"]:
+                    print(
+                        f"{task} {mode:<5} change line's yes/no follows its own two words: when they differ "
+                        f"{c['words_differ']['follows']}/{c['words_differ']['n']}, when equal "
+                        f"{c['words_same']['follows']}/{c['words_same']['n']}"
                     )
                 for name, c in s["caption_checks"].items():
                     print(

@@ -481,6 +481,16 @@ def test_reasoning_checks_read_a_video_judges_own_change_words_and_whether_factu
         assert s["said_changed"]["factual_follows"] == s["said_changed"]["n"]
         assert s["said_steady"]["factual_follows"] == s["said_steady"]["n"] == s["steady"]["n"] > 0
         assert blind["said_changed"]["factual_follows"] == 0 and blind["changed"]["said_right"] >= 6
+        if style.endswith("changes"):  # the oracle's yes/no always follows its two words
+            assert s["words_differ"]["follows"] == s["words_differ"]["n"] >= 6
+            assert s["words_same"]["follows"] == s["words_same"]["n"] > 0
+        else:
+            assert s["words_differ"]["n"] == s["words_same"]["n"] == 0
+    # a judge that copies two different looks onto its change line and still writes no
+    copied, line = collections.Counter(), "Change: colour red, ends blue: no, shape square, ends square: no."
+    rc.tally_said_change(copied, True, {}, "Video shows: red square static, ends blue square.\n" + line)
+    words = rc.video_summary(copied)["change_words"]
+    assert words["words_differ"] == {"n": 1, "follows": 0} and words["words_same"] == {"n": 1, "follows": 1}
     steady = "Video shows: red square static, ends red square.\nChange: colour red, ends red: no, shape "
     assert rc.said_video_change(steady + "square, ends circle: yes.") is True  # the change line decides
     assert rc.said_video_change("Video shows: red square static.") is None  # no last look written
