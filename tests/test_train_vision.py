@@ -97,9 +97,8 @@ def test_pretraining_lowers_the_loss_and_changes_only_the_vision_tower(clip_mode
 def test_pretraining_takes_clips_of_several_temporal_patches(tiny_model_dir):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    path = tiny_model_dir(
-        "qwen2_vl"
-    )  # temporal patch 2: a 4-frame clip is 2 patches, twice an image's tokens
+    # temporal patch 2: a 4-frame clip is 2 patches, twice an image's tokens
+    path = tiny_model_dir("qwen2_vl")
     model = AutoModelForImageTextToText.from_pretrained(path)
     proc = AutoProcessor.from_pretrained(path)
     config = VisionPretrainConfig(minutes=60, max_steps=2, batch_size=4, num_frames=4, eval_every=2, eval_n=8)

@@ -111,49 +111,44 @@ def scene_targets(
     tower's tokens); each slot's colour and shape are the look at its first frame, its end colour and end
     shape the look at its last, because the tower's attention never crosses slots.
     """
-    if isinstance(spec, sw.VideoSpec) and slots > 1:
-        return _clip_slot_targets(spec, cells, size, num_frames, slots)
-    cell = {k: np.zeros(cells * cells, dtype=np.int64) for k in CELL_TARGETS}
     glob = {k: 0 for k in GLOBAL_TARGETS}
     glob["blur"] = sw.quality_level(spec.blur)
     glob["noise"] = sw.quality_level(spec.noise)
-    if isinstance(spec, sw.ImageSpec):
-        glob["artefacts"] = sw.quality_level(spec.artefacts)
-        objs = spec.objects
-        labels = []
-        for o in objs:
-            colour, shape = COLOURS.index(o.colour) + 1, sw.SHAPES.index(o.shape) + 1
-            relation = IGNORE  # "no relation" would be the answer for most objects and teach nothing
-            if len(objs) == 2:
-                other = objs[1] if o is objs[0] else objs[0]
-                relation = sw.RELATIONS.index(sw.relation_of(o, other)) + 1
-            labels.append(
-                {
-                    "colour": colour,
-                    "shape": shape,
-                    "end_colour": colour,
-                    "end_shape": shape,
-                    "count_same": min(3, sum(p.combo == o.combo for p in objs)),
-                    "relation": relation,
-                    "motion": 1,
-                    "speed": 1,
-                    "appear": 1,
-                }
-            )
-        _assign(_coverage(sw.owner_map(objs, size), len(objs), cells), labels, cell, MIN_COVER)
-        return cell, glob
-    return _clip_slot_targets(spec, cells, size, num_frames, 1)
+    if isinstance(spec, sw.VideoSpec):
+        glob["is_video"] = 1
+        glob["flicker"] = 0 if not spec.flicker else (1 if spec.flicker_kind == "drop" else 2)
+        return _clip_cells(spec, cells, size, num_frames, slots), glob
+    cell = {k: np.zeros(cells * cells, dtype=np.int64) for k in CELL_TARGETS}
+    glob["artefacts"] = sw.quality_level(spec.artefacts)
+    objs = spec.objects
+    labels = []
+    for o in objs:
+        colour, shape = COLOURS.index(o.colour) + 1, sw.SHAPES.index(o.shape) + 1
+        relation = IGNORE  # "no relation" would be the answer for most objects and teach nothing
+        if len(objs) == 2:
+            other = objs[1] if o is objs[0] else objs[0]
+            relation = sw.RELATIONS.index(sw.relation_of(o, other)) + 1
+        labels.append(
+            {
+                "colour": colour,
+                "shape": shape,
+                "end_colour": colour,
+                "end_shape": shape,
+                "count_same": min(3, sum(p.combo == o.combo for p in objs)),
+                "relation": relation,
+                "motion": 1,
+                "speed": 1,
+                "appear": 1,
+            }
+        )
+    _assign(_coverage(sw.owner_map(objs, size), len(objs), cells), labels, cell, MIN_COVER)
+    return cell, glob
 
 
-def _clip_slot_targets(spec: sw.VideoSpec, cells: int, size: int, num_frames: int, slots: int):
-    """scene_targets of a clip whose frames are cut into `slots` equal temporal patches."""
+def _clip_cells(spec: sw.VideoSpec, cells: int, size: int, num_frames: int, slots: int) -> dict:
+    """scene_targets' cell labels of a clip whose frames are cut into `slots` equal temporal patches."""
     if num_frames % slots:
         raise ValueError(f"{num_frames} frames do not cut into {slots} equal temporal patches")
-    glob = {k: 0 for k in GLOBAL_TARGETS}
-    glob["blur"] = sw.quality_level(spec.blur)
-    glob["noise"] = sw.quality_level(spec.noise)
-    glob["is_video"] = 1
-    glob["flicker"] = 0 if not spec.flicker else (1 if spec.flicker_kind == "drop" else 2)
     tracks, times, per = spec.tracks, sw.frame_times(num_frames), num_frames // slots
     cell = {k: [] for k in CELL_TARGETS}
     for s in range(slots):
@@ -174,8 +169,8 @@ def _clip_slot_targets(spec: sw.VideoSpec, cells: int, size: int, num_frames: in
                     "motion": 1 if speed is None else 2 + DIRS.index(tr.direction),
                     "speed": {None: 1, "slow": 2, "fast": 3}[speed],
                     # the quarter it first shows in; 1 ("there from the start") in a later slot it was
-                    # already in when that slot began
-                    "appear": 1 + quarter if tr.appear + 1e-9 >= s / slots else 1,
+                    # already in at that slot's first frame
+                    "appear": 1 if s and tr.at(frames[0]) is not None else 1 + quarter,
                 }
             )
         slot_cell = {k: np.zeros(cells * cells, dtype=np.int64) for k in CELL_TARGETS}
@@ -186,7 +181,7 @@ def _clip_slot_targets(spec: sw.VideoSpec, cells: int, size: int, num_frames: in
         _assign(cover / len(frames), labels, slot_cell, MIN_COVER / 2)
         for k in CELL_TARGETS:
             cell[k].append(slot_cell[k])
-    return {k: np.concatenate(v) for k, v in cell.items()}, glob
+    return {k: np.concatenate(v) for k, v in cell.items()}
 
 
 class PixelPacker:
