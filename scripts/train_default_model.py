@@ -164,6 +164,15 @@ def main(argv: list[str] | None = None) -> None:
         "FROM_CYCLE on, instead of --comparison-drills (e.g. 4:3000, about the last third of a 105-minute "
         "run with 7 drills per cycle; research log session 12)",
     )
+    parser.add_argument(
+        "--change-drills",
+        type=int,
+        default=0,
+        help="N text-only rows after every 8 task rows that copy a described object's start and end look "
+        "and say whether they differ ('colour red, ends blue: yes'), half of them changing: video "
+        "generation's change line alone (default %(default)s; needs --describe-videos "
+        "ends-checked-changes; research log session 19)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument(
         "--lr-decay-share",
@@ -223,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
             comparison=args.comparison_drills,
             tail_comparison=tail_drills,
             tail_from_cycle=tail_from,
+            change=args.change_drills,
         ),
     )
     result = train_on_shapes(config)
@@ -332,7 +342,9 @@ def data_description(meta: dict, args) -> str:
     """The model card's "Data" line: what the training rows were, from the run's unireward.json."""
     from unireward.data.shapes import check_describe, video_lines
 
-    drills = sum(meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills"))
+    drills = sum(
+        meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills", "change_drills")
+    )
     if args.n:
         data = f"{args.n} fixed records per task and mode"
     else:
@@ -385,7 +397,10 @@ def data_description(meta: dict, args) -> str:
         t = meta["comparison_tail"]
         data += f"; {t['comparison_drills']} understanding-check drills per cycle from cycle "
         data += f"{t['from_cycle']:,} on"
-    if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
+    if meta.get("change_drills"):
+        data += f"; {meta['change_drills']} text-only change-line drills after every 8 task rows (half "
+        data += "the described objects change)"
+    if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills") or meta.get("change_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "
             "appear in training text (never in training images or videos)"

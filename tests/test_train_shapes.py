@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
+import re
 
 import pytest
 import torch
@@ -212,6 +214,12 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
         {"describe": "colours", "comparison_drills": 2, "comparison_tail": tail}, fresh
     )
     assert "of which" not in tailed and "4 understanding-check drills per cycle from cycle 3,000 on" in tailed
+    changes_drilled = module.data_description(
+        {"describe": "colours+videos-ends-checked-changes", "change_drills": 2}, fresh
+    )
+    assert "of which 2 in 10 text-only drills" in changes_drilled
+    assert "2 text-only change-line drills after every 8 task rows (half" in changes_drilled
+    assert "names appear in training text" in changes_drilled  # drawn over every pair
     tied = module.data_description({"describe": "colours", "und_tie_rate": 0.1}, fresh)
     assert "; 10% of understanding pairs score equal, their verdict naming Answer 1" in tied
     assert "score equal" not in module.data_description({"describe": "colours", "und_tie_rate": 0.0}, fresh)
@@ -469,3 +477,50 @@ def test_comparison_drills_give_the_understanding_check_of_a_text_answer():
     prompt, answer = comparison_drill(ex)
     assert answer == answer_checks(ex.spec["prompt"], ex.spec["candidate"])
     assert "Correct answer: " in prompt and "\nAnswer: " in prompt and prompt.endswith("Check the answer.")
+
+
+def test_change_drills_copy_the_asked_objects_looks_and_say_yes_exactly_when_they_differ():
+    """The drill's yes/no is the comparison of the two words it writes, drawn so both outcomes are common
+    (video generation's task rows rarely change); the task rows stay as without drills."""
+    import itertools
+
+    import numpy as np
+
+    from unireward.data.shapes import change_drill
+    from unireward.train.shapes import DrillPlan, shapes_sft_stream
+
+    describe = "colours+videos-ends-checked-changes"
+
+    def rows(n, **kw):
+        return list(
+            itertools.islice(iter(shapes_sft_stream(("video_gen",), seed=4, describe=describe, **kw)), n)
+        )
+
+    drilled = rows(30, drills=DrillPlan(change=1))
+    assert [r["id"].split("-")[0] if r["mode"] == "drill" else r["mode"] for r in drilled[:6]] == [
+        "pair",
+        "point",
+        "change",
+    ] * 2
+    plain = rows(20)
+    assert [r["completion"] for r in drilled if r["mode"] != "drill"] == [r["completion"] for r in plain]
+    assert all(r["media"] == [] for r in drilled if r["mode"] == "drill")
+
+    rng, outcomes = np.random.default_rng(3), collections.Counter()
+    check = re.compile(r"colour (\w+), ends (\w+): (yes|no), shape (\w+), ends (\w+): (yes|no)")
+    for _ in range(300):
+        prompt, answer = change_drill(rng)
+        c0, c1, c_said, s0, s1, s_said = check.fullmatch(answer).groups()
+        assert c_said == ("yes" if c0 != c1 else "no") and s_said == ("yes" if s0 != s1 else "no")
+        assert prompt.endswith(f"\nDoes the {c0} {s0} change?")
+        assert re.search(rf"(: |; |then ){c0} {s0} moving \w+ \w+, ends {c1} {s1}", prompt), prompt
+        outcomes[c_said] += 1
+        outcomes[s_said] += 1
+    assert 0.4 < outcomes["yes"] / 600 < 0.6, outcomes
+    assert change_drill(np.random.default_rng(3)) == change_drill(np.random.default_rng(3))
+
+    with pytest.raises(ValueError, match="ends-checked-changes"):
+        DrillPlan(change=1).check("colours+videos-ends-checked")
+    with pytest.raises(ValueError, match=">= 0"):
+        DrillPlan(change=-1).check(describe)
+    assert DrillPlan(change=2) and DrillPlan(change=2).card_fields()["change_drills"] == 2

@@ -1499,6 +1499,37 @@ def comparison_drill(example: PointExample, describe: str = "") -> tuple[str, st
     return text, answer_checks(prompt, example.spec["candidate"])
 
 
+CHANGE_DRILL_QUESTION = "Does the {colour} {shape} change?"
+
+
+def change_drill(rng: np.random.Generator, num_frames: int = 8) -> tuple[str, str]:
+    """A text-only exercise of the video-generation change line: (prompt, `video_change_checks`).
+
+    The prompt is a description as the `ends` targets write it (`red square moving left quickly, ends
+    blue square`) and asks about one object by its first look, as a pair line's caption checks name the
+    subject just before its change line; the answer copies that object's start and end words and says
+    whether they differ (`colour red, ends blue: yes, shape square, ends square: no`). Judges copied two
+    different words and then wrote `no` in about half the cases (research log, session 18): generated
+    videos rarely change, so the task rows teach `no`. Here colour and shape each change with probability
+    1/2, over every colour×shape pair, so the yes/no can only come from comparing the two words.
+    """
+    dr = _Draw(rng, "any", num_frames)
+    colour, shape = dr.pick(COLOURS), dr.pick(SHAPES)
+    new_colour = _other(dr, COLOURS, colour) if dr.chance(0.5) else None
+    new_shape = _other(dr, SHAPES, shape) if dr.chance(0.5) else None
+    change = {}
+    if new_colour or new_shape:
+        at = dr.time(1, num_frames - 1)
+        change = dict(change_at=at, change_colour=new_colour, change_shape=new_shape)
+    tracks = [dr.track(colour, shape, **change)]
+    if dr.chance(0.5):  # a second, steady object of another look, there from the start or later
+        other = _other(dr, [(c, s) for c in COLOURS for s in SHAPES], (colour, shape))
+        tracks.append(dr.track(*other, appear=dr.pick((0.0, dr.time(1, 3)))))
+    spec = VideoSpec(tuple(tracks))
+    question = CHANGE_DRILL_QUESTION.format(colour=colour, shape=shape)
+    return f"Video shows: {describe_video(spec, ends=True)}.\n{question}", video_change_checks(spec)
+
+
 def quality_word(spec: ImageSpec) -> str:
     """The image's quality as the explanations write it: clean, slightly degraded or strongly degraded."""
     return _QUALITY_WORDS[quality_level(spec.blur, spec.noise, spec.artefacts)]

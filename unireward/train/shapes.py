@@ -99,10 +99,18 @@ class DrillPlan:
     # on (0: no tail). Both comparison steps came back when a finished run got more of them (session 12).
     tail_comparison: int = 0
     tail_from_cycle: int = 0
+    # Video-generation change-line rows (shapes.change_drill: a described start and end look, then
+    # whether they differ, half of them changing): judges wrote `no` after two different words (session 18).
+    change: int = 0
 
     def __bool__(self) -> bool:
         return bool(
-            self.lookup or self.warmup_lookup or self.naming or self.comparison or self.tail_comparison
+            self.lookup
+            or self.warmup_lookup
+            or self.naming
+            or self.comparison
+            or self.tail_comparison
+            or self.change
         )
 
     def lookups_after(self, cycle: int) -> int:
@@ -118,18 +126,30 @@ class DrillPlan:
     def check(self, describe: str) -> None:
         """Lookup drills need a lookup describe style; a warm-up needs both numbers; drills come from the
         train split or from every pair ("any"), never from the test split."""
-        counts = (self.lookup, self.warmup_lookup, self.warmup_cycles, self.naming, self.comparison)
+        counts = (
+            self.lookup,
+            self.warmup_lookup,
+            self.warmup_cycles,
+            self.naming,
+            self.comparison,
+            self.change,
+        )
         if min(*counts, self.tail_comparison, self.tail_from_cycle) < 0:
             raise ValueError("drill counts, warmup_cycles and tail_from_cycle must be >= 0")
         if self.split not in ("train", "any"):
             raise ValueError(
                 f"the drills' split must be 'train' or 'any' (every colour×shape pair), got {self.split!r}"
             )
-        from unireward.data.shapes import lookup_style
+        from unireward.data.shapes import lookup_style, video_lines
 
         if (self.lookup or self.warmup_lookup) and not lookup_style(describe):
             raise ValueError(
                 f"lookup drills exercise the lookup checks; set describe='lookup', not {describe!r}"
+            )
+        if self.change and not video_lines(describe).gen_change_line:
+            raise ValueError(
+                "change drills exercise video generation's change line; use a describe style whose videos "
+                f"write it (e.g. 'colours+videos-ends-checked-changes'), not {describe!r}"
             )
         if bool(self.warmup_lookup) != bool(self.warmup_cycles):
             raise ValueError("a drill warm-up needs both warmup_lookup and warmup_cycles (or neither)")
@@ -143,6 +163,7 @@ class DrillPlan:
             "drill_split": self.split,
             "name_drills": self.naming,
             "comparison_drills": self.comparison,
+            "change_drills": self.change,
         }
         if self.warmup_cycles:
             fields["drill_warmup"] = {"lookup_drills": self.warmup_lookup, "cycles": self.warmup_cycles}
@@ -299,8 +320,17 @@ def _stream_rows(
     drills: dict,
     und_tie_rate: float,
 ):
+    import numpy as np
+
     from unireward.data.records import shapes_labels, target_text
-    from unireward.data.shapes import ShapesWorld, comparison_drill, lookup_drill, lookup_style, name_drill
+    from unireward.data.shapes import (
+        ShapesWorld,
+        change_drill,
+        comparison_drill,
+        lookup_drill,
+        lookup_style,
+        name_drill,
+    )
     from unireward.protocols import get_protocol
     from unireward.train.sft import sft_row
 
@@ -316,6 +346,7 @@ def _stream_rows(
     drill_world = ShapesWorld(
         seed + DRILL_SEED_OFFSET, image_size, num_frames, balanced_checks=balanced_checks
     )
+    change_rng = np.random.default_rng(seed + CHANGE_DRILL_SEED_OFFSET)  # its own stream, as drill_world
     for i in itertools.count():
         task, mode = kinds[i % len(kinds)]
         ex = world.pair_example(task, split) if mode == "pair" else world.point_example(task, split)
@@ -332,9 +363,12 @@ def _stream_rows(
             for k in range(plan.comparisons_after(cycle)):
                 ex = drill_world.point_example(next(understanding), plan.split)
                 yield drill_row(f"compare-{i}-{k}", *comparison_drill(ex, describe))
+            for k in range(plan.change):
+                yield drill_row(f"change-{i}-{k}", *change_drill(change_rng, num_frames))
 
 
 DRILL_SEED_OFFSET = 1_000_003  # the drills' own world, so adding drills leaves the task rows unchanged
+CHANGE_DRILL_SEED_OFFSET = 2_000_003  # the change drills' own stream: adding them leaves the other drills
 
 
 def drill_row(row_id: str, prompt: str, completion: str) -> dict:
