@@ -56,6 +56,14 @@ def main(argv: list[str] | None = None) -> None:
         help="stage 1 also teaches shape on media in the world's own colours (default: random palette only)",
     )
     parser.add_argument(
+        "--changing-cell-weight",
+        type=float,
+        default=d.vision_changing_cell_weight,
+        help="stage 1 weighs the cells whose object changes within their frames this much more in the "
+        "end-look losses (default %(default)s: as every cell; few cells change, and their end look is read "
+        "worst)",
+    )
+    parser.add_argument(
         "--lm-layers", type=int, default=d.spec.num_layers, help="language-model layers (default %(default)s)"
     )
     parser.add_argument(
@@ -219,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         freeze_vision=not args.unfreeze_vision,
         vision_shape_from_random_palette_only=not args.shape_in_world_palette,
+        vision_changing_cell_weight=args.changing_cell_weight,
         spec=spec,
         balanced_checks=args.balanced_checks,
         und_tie_rate=args.und_ties,

@@ -13,10 +13,14 @@ from safetensors.torch import load_file
 from unireward.data import shapes as sw
 from unireward.tiny import TinySpec, build_tiny_model
 from unireward.train.vision import (
+    CELL_TARGETS,
     COLOURS,
+    GLOBAL_TARGETS,
     IGNORE,
     PixelPacker,
+    SceneHeads,
     VisionPretrainConfig,
+    changing_cells,
     pretrain_vision,
     scene_targets,
 )
@@ -102,7 +106,8 @@ def test_pretraining_takes_clips_of_several_temporal_patches(tiny_model_dir):
     model = AutoModelForImageTextToText.from_pretrained(path)
     proc = AutoProcessor.from_pretrained(path)
     config = VisionPretrainConfig(minutes=60, max_steps=2, batch_size=4, num_frames=4, eval_every=2, eval_n=8)
-    curve = pretrain_vision(model, proc.image_processor, 56, dataclasses.replace(config, log=False))
+    weighted = dataclasses.replace(config, log=False, changing_cell_weight=4.0)  # weighted loss trains
+    curve = pretrain_vision(model, proc.image_processor, 56, weighted)
     assert [p["step"] for p in curve] == [0, 2] and 0 <= curve[-1]["motion"] <= 1
     with pytest.raises(ValueError, match="not a multiple of temporal_patch_size 2"):
         pretrain_vision(model, proc.image_processor, 56, dataclasses.replace(config, num_frames=5))
@@ -206,3 +211,31 @@ def test_held_out_mask_marks_only_held_out_pairs():
     mask = held_out_mask(colour, shape)[0].tolist()
     assert [p for p, m in zip(pairs, mask) if m] == sorted(sw.HELD_OUT, key=pairs.index)
     assert not mask[-1]
+
+
+def test_changing_cells_weigh_more_in_the_end_look_losses_only():
+    """A weighted mean over labelled cells: weight w on cells whose look changes, 1 elsewhere; 1 is the
+    plain mean, and the other targets never change."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    heads, n = SceneHeads(16), 6
+    tokens = torch.randn(n, 16)
+    cell_t = {k: torch.zeros(n, dtype=torch.long) for k in CELL_TARGETS}
+    cell_t["colour"][:] = torch.tensor([1, 1, 2, 0, IGNORE, 3])
+    cell_t["end_colour"][:] = torch.tensor([1, 4, 2, 0, IGNORE, 3])  # cell 1 changes colour
+    cell_t["shape"][:] = torch.tensor([1, 1, 2, 0, IGNORE, IGNORE])
+    cell_t["end_shape"][:] = torch.tensor([1, 1, 3, 0, IGNORE, IGNORE])  # cell 2 changes shape
+    assert changing_cells(cell_t).tolist() == [False, True, True, False, False, False]
+    glob_t = {k: torch.zeros(2, dtype=torch.long) for k in GLOBAL_TARGETS}
+    plain, _ = heads.losses_and_hits(tokens, [3, 3], cell_t, glob_t)
+    weighted, _ = heads.losses_and_hits(tokens, [3, 3], cell_t, glob_t, changing_weight=5.0)
+    for k in ("end_colour", "end_shape"):
+        each = F.cross_entropy(heads.cell[k](tokens), cell_t[k], ignore_index=IGNORE, reduction="none")
+        labelled = cell_t[k] != IGNORE
+        w = torch.tensor([1.0, 5.0, 5.0, 1.0, 1.0, 1.0])[labelled]
+        assert torch.allclose(weighted[k], (each[labelled] * w).sum() / w.sum())
+        assert torch.allclose(plain[k], each[labelled].mean())
+        assert not torch.allclose(weighted[k], plain[k])
+    for k in set(weighted) - {"end_colour", "end_shape"}:
+        assert torch.equal(weighted[k], plain[k])

@@ -196,6 +196,9 @@ class ShapesTrainingConfig:
     # Stage 1 teaches shape only on random-palette media (see VisionPretrainConfig); False also teaches it
     # in the world's palette, as the shipped attempt-4 model was made.
     vision_shape_from_random_palette_only: bool = True
+    # Stage 1's weight of cells whose look changes within their frames in the end-look losses
+    # (VisionPretrainConfig.changing_cell_weight); 1 weighs them as every cell.
+    vision_changing_cell_weight: float = 1.0
     freeze_vision: bool = True
     # Draw image-generation training candidates with half the caption's objects missing or wrong instead of
     # the world's third (ShapesWorld(balanced_checks=True)); evaluation always uses the world's own mix.
@@ -505,6 +508,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             max_steps=config.vision_max_steps,
             learning_rate=config.vision_learning_rate,
             shape_from_random_palette_only=config.vision_shape_from_random_palette_only,
+            changing_cell_weight=config.vision_changing_cell_weight,
             num_frames=config.num_frames,
             seed=config.seed,
         )
