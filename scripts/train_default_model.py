@@ -408,8 +408,9 @@ def data_description(meta: dict, args) -> str:
         data += f"{t['from_cycle']:,} on"
     if meta.get("change_drills"):
         data += f"; {meta['change_drills']} text-only change-line drills after every 8 task rows (half "
-        data += "the described objects change)"
-    if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills") or meta.get("change_drills"):
+        data += "the described objects change; drawn over every colour×shape pair, so held-out pairs' names "
+        data += "appear in their text)"
+    if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "
             "appear in training text (never in training images or videos)"

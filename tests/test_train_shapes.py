@@ -219,7 +219,10 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     )
     assert "of which 2 in 10 text-only drills" in changes_drilled
     assert "2 text-only change-line drills after every 8 task rows (half" in changes_drilled
-    assert "names appear in training text" in changes_drilled  # drawn over every pair
+    assert "drawn over every colour×shape pair, so held-out pairs' names appear in their text)" in (
+        changes_drilled
+    )
+    assert "the drills' scenes" not in changes_drilled  # the other drills keep the train split
     tied = module.data_description({"describe": "colours", "und_tie_rate": 0.1}, fresh)
     assert "; 10% of understanding pairs score equal, their verdict naming Answer 1" in tied
     assert "score equal" not in module.data_description({"describe": "colours", "und_tie_rate": 0.0}, fresh)
