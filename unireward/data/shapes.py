@@ -1527,7 +1527,7 @@ def change_drill(rng: np.random.Generator, num_frames: int = 8) -> tuple[str, st
         tracks.append(dr.track(*other, appear=dr.pick((0.0, dr.time(1, 3)))))
     spec = VideoSpec(tuple(tracks))
     question = CHANGE_DRILL_QUESTION.format(colour=colour, shape=shape)
-    return f"Video shows: {describe_video(spec, ends=True)}.\n{question}", video_change_checks(spec)
+    return f"{shows_line(spec, ends=True)}\n{question}", video_change_checks(spec)
 
 
 def quality_word(spec: ImageSpec) -> str:

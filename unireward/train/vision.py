@@ -344,12 +344,12 @@ class SceneHeads:
         import torch.nn.functional as F
 
         pooled = torch.stack([part.mean(0) for part in tokens.split(tokens_per_media)])
-        changing = changing_cells(cell_t)
+        changing = changing_cells(cell_t) if changing_weight != 1.0 else None  # weighted loss only
         losses, hits = {}, {}
         for k, head in self.cell.items():
             logits = head(tokens)
             target = cell_t[k]
-            if changing_weight != 1.0 and k in END_TARGETS:
+            if changing is not None and k in END_TARGETS:
                 each = F.cross_entropy(logits, target, ignore_index=IGNORE, reduction="none")
                 weight = (target != IGNORE) * torch.where(changing, changing_weight, 1.0)
                 losses[k] = (each * weight).sum() / weight.sum()
