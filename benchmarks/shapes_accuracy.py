@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> dict:
         choices=("logits", "generate", "reason"),
         help="default: the model's recorded choice, else logits",
     )
+    parser.add_argument(
+        "--swap",
+        action="store_true",
+        help="also judge each pair as (b, a) and combine the two (2 calls per pair; see Judge.rank)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument(
         "--split",
@@ -64,6 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.model,
         protocol=args.protocol,
         decision=args.decision,
+        swap=args.swap,
         batch_size=args.batch_size,
         frame_policy=BENCH_FRAME_POLICY,
     )
@@ -71,7 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = shapes_report(judge, args.n, args.seed, split=args.split)
     result = result_header(__file__, argv, judge, start, n_per_task=args.n, seed=args.seed, split=args.split)
     result["metrics"] = metrics
-    print(f"model {judge.describe().get('model')}  protocol {judge.protocol.name}  decision {args.decision}")
+    cfg, name = judge.config, judge.describe().get("model")
+    print(f"model {name}  protocol {cfg.protocol}  decision {cfg.decision}  swap {cfg.swap}")
     print(f"{'task':<10} {'pair w/o ties':>14} {'pair w/ ties':>13} {'eps':>7} {'spearman':>9}")
     for task in dict.fromkeys(k.split("/")[0] for k in metrics):
         wo = metrics.get(f"{task}/pair_without_ties", {})

@@ -711,3 +711,25 @@ def test_change_reading_follows_the_oracle_descriptions_in_both_video_styles_and
     assert rc.said_change("blue square static, becomes circle", q, False) == "no"  # shape, not colour
     assert rc.said_change("blue square static, becomes red circle", q, False) == "yes"
     assert rc.said_change("red circle static", q, False) == "unfound"
+
+
+def test_shapes_accuracy_swap_judges_both_orders_as_the_cli_does(tiny_model_dir, tmp_path):
+    """--swap reaches the judge (it was fixed to one order before): the script's numbers equal
+    `unireward bench --suite shapes --swap`, the result records it, and the pair numbers change."""
+    model = tiny_model_dir("qwen2_vl")
+    out = tmp_path / "cli"
+    args = ["bench", "--suite", "shapes", "--model", model, "--n", "3", "--seed", "1", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--swap"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    shapes_accuracy = _benchmark("shapes_accuracy")
+    common = ["--model", model, "--n", "3", "--seed", "1"]
+    swapped = shapes_accuracy.main([*common, "--swap", "--out", str(tmp_path / "s.json")])
+    assert swapped["metrics"] == summary["metrics"] and swapped["model"]["swap"] is True
+    plain = shapes_accuracy.main([*common, "--out", str(tmp_path / "p.json")])
+    assert plain["model"]["swap"] is False
+    pair_keys = [k for k in plain["metrics"] if k.endswith("pair_with_ties")]
+    assert any(plain["metrics"][k] != swapped["metrics"][k] for k in pair_keys)
+    for k in plain["metrics"]:  # points are judged once either way
+        if k.endswith("point_spearman"):
+            assert plain["metrics"][k] == swapped["metrics"][k]

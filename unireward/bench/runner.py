@@ -514,11 +514,12 @@ def shapes_report(
     """The shapes-world metrics of `judge` (test split, n pairs and n points per task, world `seed`).
 
     `unireward bench --suite shapes` and `benchmarks/shapes_accuracy.py` both come down to this: the same
-    suite, the same chunks, the same rows and `compute_metrics`, so their numbers agree by construction."""
+    suite, the same chunks, the same rows and `compute_metrics`, so their numbers agree by construction.
+    The judge's own config decides how (`decision`, and `swap`: each pair also judged as (b, a))."""
     suite = load_shapes(n_per_task, seed, tasks, split)
     rows: list[dict] = []
     for chunk in _chunks(suite.items, chunk_size):
-        rows += predict(judge, chunk, decision=judge.config.decision, swap=False, order={})
+        rows += predict(judge, chunk, decision=judge.config.decision, swap=judge.config.swap, order={})
     return compute_metrics(suite, rows)
 
 
