@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument(
         "--swap",
-        action="store_true",
-        help="also judge each pair as (b, a) and combine the two (2 calls per pair; see Judge.rank)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also judge each pair as (b, a) and combine the two (2 calls per pair; see Judge.rank); "
+        "default: as the model records (with no --decision), else off",
     )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument(
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
     result = result_header(__file__, argv, judge, start, n_per_task=args.n, seed=args.seed, split=args.split)
     result["metrics"] = metrics
     cfg, name = judge.config, judge.describe().get("model")
-    print(f"model {name}  protocol {cfg.protocol}  decision {cfg.decision}  swap {cfg.swap}")
+    how = f"decision {cfg.decision}  swap {cfg.swap}  points {cfg.point_decision or cfg.decision}"
+    print(f"model {name}  protocol {cfg.protocol}  {how}")
     print(f"{'task':<10} {'pair w/o ties':>14} {'pair w/ ties':>13} {'eps':>7} {'spearman':>9}")
     for task in dict.fromkeys(k.split("/")[0] for k in metrics):
         wo = metrics.get(f"{task}/pair_without_ties", {})

@@ -6,8 +6,8 @@
 The recipe is `unireward.train.shapes.train_on_shapes` (explained shapes examples, a tiny Qwen2-VL whose
 vision tower is first pre-trained on dense scene labels, then TRL SFT with the tower frozen, all under one
 wall-clock budget, held-out evaluation along the way). This script runs it for all four tasks and
-writes the final model, its `unireward.json` (protocol, decision="generate"), the learning curve (JSONL and
-PNG) and a model card to --out.
+writes the final model, its `unireward.json` (protocol; decision "reason" with swap for pairs, "generate"
+for points), the learning curve (JSONL and PNG) and a model card to --out.
 """
 
 from __future__ import annotations
@@ -280,7 +280,6 @@ def write_assets(result, args) -> None:
     meta.update(
         {
             "protocol": PROTOCOL,
-            "decision": "generate",
             "training_minutes": round(minutes, 1),
             "command": " ".join(["python", "scripts/train_default_model.py", *sys.argv[1:]]),
             "records_per_task_mode": args.n,
@@ -323,7 +322,9 @@ A tiny Qwen2-VL-architecture reward model trained from scratch on unireward's sy
 that `load_judge()` and `make demo` work with no downloads. It judges shapes-world images, videos and
 answers only: it is a demonstration and test model, not a general reward model.
 
-- protocol `{PROTOCOL}`, decision `generate` (it writes its reasoning, then the verdict or score)
+- protocol `{PROTOCOL}`; it writes its reasoning, then the verdict or score. `load_judge()` ranks pairs by
+  decision `reason` with `swap` (the verdict's probabilities after the written reasoning, averaged over
+  both orders) and scores points by `generate` (the written integer)
 - architecture: Qwen2-VL, {n_params / 1e6:.1f} M parameters; 112 px images, 16 visual tokens per image;
   {clip_tokens}
 - training: `{meta["command"]}`, {minutes:.1f} minutes of wall-clock on one CPU thread, in two

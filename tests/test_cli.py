@@ -110,3 +110,22 @@ def test_score_jsonl(tiny_model_dir, tmp_path):
 def test_rank_requires_arguments():
     result = runner.invoke(app, ["rank", "--task", "image_gen"])
     assert result.exit_code != 0 and "--input" in result.output
+
+
+def test_rank_swaps_as_the_model_records_unless_told(tiny_model_dir, tmp_path):
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir("qwen2_vl"), model)
+    (model / "unireward.json").write_text(json.dumps({"decision": "logits", "swap": True}))
+    random_image(1).save(tmp_path / "a.png")
+    random_image(2).save(tmp_path / "b.png")
+    src = tmp_path / "pairs.jsonl"
+    src.write_text(json.dumps({"task": "image_gen", "prompt": "a red circle", "a": "a.png", "b": "b.png"}))
+    runner = CliRunner()
+    for extra, swapped in (([], True), (["--no-swap"], False), (["--decision", "logits"], False)):
+        out = tmp_path / "out.jsonl"
+        result = runner.invoke(app, ["rank", "-i", str(src), "-o", str(out), "--model", str(model), *extra])
+        assert result.exit_code == 0, result.output
+        (row,) = [json.loads(x) for x in out.read_text().splitlines()]
+        assert (row["swap_consistent"] is not None) is swapped, extra

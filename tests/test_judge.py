@@ -299,6 +299,27 @@ def test_model_records_how_it_should_be_asked(tiny_model_dir, tmp_path):
     judge = load_judge(path)
     assert judge.protocol.name == "v1-qwen" and judge.config.decision == "generate"
     assert load_judge(path, decision="logits").config.decision == "logits"  # explicit wins
+    assert judge.config.swap is False and judge.config.point_decision is None
+    recorded = {"protocol": "v1-qwen", "decision": "reason", "swap": True, "point_decision": "generate"}
+    (path / "unireward.json").write_text(json.dumps(recorded))
+    cfg = load_judge(path).config
+    assert (cfg.decision, cfg.swap, cfg.point_decision) == ("reason", True, "generate")
+    assert load_judge(path, swap=False).config.swap is False
+    # an explicit decision replaces the recorded choice as a whole: both modes, no swap unless asked
+    cfg = load_judge(path, decision="logits").config
+    assert (cfg.decision, cfg.swap, cfg.point_decision) == ("logits", False, None)
+
+
+def test_point_decision_decides_scores_and_is_validated(tiny_model_dir):
+    judge = load_judge(tiny_model_dir("qwen2_vl"), decision="logits")
+    judge.config.point_decision = "generate"
+    scores = judge.score(point_items())
+    assert {s.decision for s in scores} == {"generate"} and all(s.raw_text is not None for s in scores)
+    assert {v.decision for v in judge.rank(pair_items())} == {"logits"}
+    assert {s.decision for s in judge.score(point_items(), decision="logits")} == {"logits"}
+    assert judge.describe()["point_decision"] == "generate"
+    with pytest.raises(ValueError, match="point_decision must be one of"):
+        JudgeConfig(point_decision="vote")
 
 
 def test_in_memory_model_judges_like_the_loaded_one(tiny_model_dir):

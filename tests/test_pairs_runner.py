@@ -385,3 +385,19 @@ def test_export_names_a_missing_candidate_file():
         _embedded("/nonexistent/gone.png")
     with pytest.raises(FileNotFoundError, match="not a local file"):
         _embedded("https://example.invalid/x.png")
+
+
+def test_pairs_follow_a_model_that_records_swap(tmp_path, tiny_model_dir):
+    """PairsConfig.swap None takes the judge's own setting: a model recording swap is judged both ways."""
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir("qwen2_vl"), model)
+    (model / "unireward.json").write_text(json.dumps({"decision": "logits", "swap": True}))
+    manifest = write_shapes_candidates(tmp_path / "c", "image_gen", 1, n=3)
+    for name, swap, expected in (("own", None, True), ("off", False, False)):
+        kw = dict(candidates=str(manifest), model=str(model), strategy="paper", device="cpu", progress=False)
+        run_pairs(PairsConfig(str(tmp_path / name), swap=swap, **kw))
+        assert json.loads((tmp_path / name / "run.json").read_text())["swap"] is expected
+        rec = read_log(tmp_path / name / "records-00000-of-00001.jsonl")[0]
+        assert all((v["swap_consistent"] is not None) is expected for v in rec["verdicts"])

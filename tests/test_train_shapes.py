@@ -28,7 +28,7 @@ def toy_config(work_dir, tasks: tuple[str, ...], **kw) -> ShapesTrainingConfig:
     return ShapesTrainingConfig(work_dir=str(work_dir), tasks=tasks, **{**base, **kw})
 
 
-def test_train_on_shapes_writes_a_curve_and_a_loadable_generate_model(tmp_path):
+def test_train_on_shapes_writes_a_curve_and_a_loadable_reasoning_model(tmp_path):
     config = toy_config(
         tmp_path,
         ("image_gen", "video_und"),
@@ -50,7 +50,8 @@ def test_train_on_shapes_writes_a_curve_and_a_loadable_generate_model(tmp_path):
     lines = (tmp_path / "curve.jsonl").read_text().splitlines()
     assert [json.loads(x)["step"] for x in lines] == [2, 4]
     judge = load_judge(result.model_dir)
-    assert judge.protocol.name == PROTOCOL and judge.config.decision == "generate"
+    assert judge.protocol.name == PROTOCOL and judge.config.decision == "reason" and judge.config.swap
+    assert judge.config.point_decision == "generate"  # it reasons before answering, in both modes
 
 
 def test_fresh_stream_trains_and_matches_the_exported_records(tmp_path):
@@ -170,8 +171,15 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     assert (out / "learning_curve.png").stat().st_size > 1000
     assert len((out / "learning_curve.jsonl").read_text().splitlines()) == 2
     meta = json.loads((out / "unireward.json").read_text())
-    assert meta["decision"] == "generate" and meta["protocol"] == PROTOCOL
-    assert load_judge(out).protocol.name == PROTOCOL
+    assert meta["protocol"] == PROTOCOL
+    assert (meta["decision"], meta["swap"], meta["point_decision"]) == ("reason", True, "generate")
+    loaded = load_judge(out).config
+    assert (loaded.protocol, loaded.decision, loaded.swap, loaded.point_decision) == (
+        PROTOCOL,
+        "reason",
+        True,
+        "generate",
+    )
     fresh = argparse.Namespace(n=None, batch_size=8)
     warm = {
         "describe": "lookup-checks",

@@ -167,7 +167,12 @@ def rank(
     media: str = typer.Option(None, help="Understanding tasks: the image or video asked about."),
     input: Path = typer.Option(None, "--input", "-i", help="JSONL file of pairs."),
     output: Path = typer.Option(None, "--output", "-o", help="JSONL file for verdicts (default: stdout)."),
-    swap: bool = typer.Option(False, help="Also judge (b, a) and combine: controls position bias."),
+    swap: bool = typer.Option(
+        None,
+        "--swap/--no-swap",
+        help="Also judge (b, a) and combine: controls position bias. Default: as the model records "
+        "(unireward.json; the shipped model swaps) unless --decision is given, else off.",
+    ),
     model: str = _MODEL,
     protocol: str = _PROTOCOL,
     decision: str = _DECISION,
@@ -524,7 +529,12 @@ def pairs(
     ray_address: str = typer.Option(None, help="Ray cluster address."),
     ray_workers: int = typer.Option(1, help="Ray actors, one judge each."),
     ray_gpus: float = typer.Option(0.0, help="GPUs per Ray actor."),
-    swap: bool = typer.Option(False, help="Judge each pair in both orders (2 calls per pair)."),
+    swap: bool = typer.Option(
+        None,
+        "--swap/--no-swap",
+        help="Judge each pair in both orders (2 calls per pair). Default: as the model records unless "
+        "--decision is given, else off.",
+    ),
     model: str = _MODEL,
     protocol: str = _PROTOCOL,
     decision: str = _DECISION,

@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     start = time.perf_counter()
     summary: dict = {"model": model, "trained": trained, "strategy": args.strategy, "tasks": {}}
-    print(f"reward model: {model} (protocol {judge.protocol.name}, decision {judge.config.decision})")
+    cfg = judge.config
+    print(f"reward model: {model} (protocol {cfg.protocol}, decision {cfg.decision}, swap {cfg.swap})")
     print(
         f"{'task':10s} {'prompts':>7s} {'pairs':>5s} {'calls/prompt':>12s} {'ties':>4s} {'failed':>6s} "
         f"{'chosen truly better':>20s}"

@@ -124,9 +124,10 @@ def _point_row(bi: BenchItem, s: Score) -> dict[str, Any]:
 
 
 def predict(
-    judge: Any, items: Sequence[BenchItem], *, decision: str, swap: bool, order: Mapping[str, bool]
+    judge: Any, items: Sequence[BenchItem], *, decision: str | None, swap: bool, order: Mapping[str, bool]
 ) -> list[dict[str, Any]]:
-    """Prediction rows for `items`, in their order. `order[id]` True presents that pair as (B, A)."""
+    """Prediction rows for `items`, in their order. `order[id]` True presents that pair as (B, A); `decision`
+    None leaves it to the judge's config (its `point_decision` for points)."""
     pairs = [bi for bi in items if bi.mode == "pair"]
     points = [bi for bi in items if bi.mode == "point"]
     rows: dict[str, dict] = {}
@@ -455,6 +456,8 @@ def run_bench(
         kw = {"decision": cfg.decision} if cfg.decision else {}
         judge = load_judge(judge_or_model, frame_policy=suite.frame_policy or FramePolicy(), **kw)
     decision = cfg.decision or judge.config.decision
+    swap = cfg.swap or judge.config.swap  # a model that records swap (the shipped one) is judged its way
+    cfg = dataclasses.replace(cfg, swap=swap)
     if suite.frame_policy and _policy_key(judge.frame_policy) != _policy_key(suite.frame_policy):
         warnings.warn(
             f"the judge samples video frames as {_policy_key(judge.frame_policy)}, the {suite.name} suite "
@@ -485,7 +488,7 @@ def run_bench(
         ) as bar,
     ):
         for chunk in _chunks(pending, cfg.chunk_size):
-            for row in predict(judge, chunk, decision=decision, swap=cfg.swap, order=order):
+            for row in predict(judge, chunk, decision=cfg.decision, swap=cfg.swap, order=order):
                 fh.write(json.dumps(row, default=str) + "\n")
             fh.flush()
             bar.update(len(chunk))
@@ -515,11 +518,12 @@ def shapes_report(
 
     `unireward bench --suite shapes` and `benchmarks/shapes_accuracy.py` both come down to this: the same
     suite, the same chunks, the same rows and `compute_metrics`, so their numbers agree by construction.
-    The judge's own config decides how (`decision`, and `swap`: each pair also judged as (b, a))."""
+    The judge's own config decides how (`decision`, `point_decision`, and `swap`: each pair also judged as
+    (b, a))."""
     suite = load_shapes(n_per_task, seed, tasks, split)
     rows: list[dict] = []
     for chunk in _chunks(suite.items, chunk_size):
-        rows += predict(judge, chunk, decision=judge.config.decision, swap=judge.config.swap, order={})
+        rows += predict(judge, chunk, decision=None, swap=judge.config.swap, order={})
     return compute_metrics(suite, rows)
 
 

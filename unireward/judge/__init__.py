@@ -28,7 +28,7 @@ def load_judge(
     backend: str = "hf",
     protocol: str | None = None,
     decision: str | None = None,
-    swap: bool = False,
+    swap: bool | None = None,
     batch_size: int = 8,
     max_new_tokens: int = 512,
     frame_policy: FramePolicy | None = None,
@@ -45,17 +45,21 @@ def load_judge(
     else "v1".
     decision: "logits", "generate" or "reason" (see unireward.judge.core); None takes the model's recorded
     choice (a model trained to reason before its verdict records "generate" or "reason"), else "logits".
+    The recorded choice is a whole: with decision None, the model's recorded `point_decision` and `swap`
+    come with it (the shipped model ranks by "reason" in both orders and scores by "generate"); a decision
+    passed here is used for ranking and scoring alike, with `swap` as passed (default off).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     path = default_model_path() if model is None and backend == "hf" else model
     meta = model_meta(path) if path is not None else {}
     protocol = protocol or meta.get("protocol") or "v1"
-    decision = decision or meta.get("decision") or "logits"
+    recorded = meta if decision is None else {}
     config = JudgeConfig(
         protocol=protocol,
-        decision=decision,
-        swap=swap,
+        decision=decision or meta.get("decision") or "logits",
+        point_decision=recorded.get("point_decision"),
+        swap=bool(recorded.get("swap", False)) if swap is None else swap,
         batch_size=batch_size,
         max_new_tokens=max_new_tokens,
         frame_policy=frame_policy or FramePolicy(),

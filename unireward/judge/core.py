@@ -44,14 +44,20 @@ class JudgeConfig:
 
     protocol: str = DEFAULT_PROTOCOL
     decision: str = "logits"
+    # How `score` decides, where it should differ from `decision` (None: as `decision`). A reasoning judge
+    # can rank best by "reason" with `swap` yet score best by "generate" (its integer scores rank points
+    # better than their expected values; research log, session 20).
+    point_decision: str | None = None
     swap: bool = False
     batch_size: int = 8
     max_new_tokens: int = 512
     frame_policy: FramePolicy = field(default_factory=FramePolicy)
 
     def __post_init__(self) -> None:
-        if self.decision not in DECISIONS:
-            raise ValueError(f"decision must be one of {DECISIONS}, got {self.decision!r}")
+        for name in ("decision", "point_decision"):
+            value = getattr(self, name)
+            if value not in DECISIONS and (name == "decision" or value is not None):
+                raise ValueError(f"{name} must be one of {DECISIONS}, got {value!r}")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
 
@@ -89,8 +95,9 @@ class Judge:
     def score(
         self, items: Sequence[PointItem], *, decision: str | None = None, progress: bool = False
     ) -> list[Score]:
-        """A Score per item, in input order, on the protocol's scale for the item's task."""
-        decision = self._decision(decision)
+        """A Score per item, in input order, on the protocol's scale for the item's task; `decision`
+        defaults to the config's `point_decision`, else its `decision`."""
+        decision = self._decision(decision or self.config.point_decision)
         items = list(items)
         convs = [self.protocol.point_conversation(it) for it in items]
         prepared, failures = self._prepare(convs, items)
@@ -138,6 +145,7 @@ class Judge:
             **self.backend.describe(),
             "protocol": self.protocol.name,
             "decision": self.config.decision,
+            "point_decision": self.config.point_decision or self.config.decision,
             "swap": self.config.swap,
             "frame_policy": self.frame_policy.to_dict(),
         }

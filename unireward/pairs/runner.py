@@ -74,7 +74,7 @@ class PairsConfig:
     model: str | None = None
     protocol: str | None = None
     decision: str | None = None  # None: the model's recorded choice (unireward.json), else logits
-    swap: bool = False
+    swap: bool | None = None  # None: the judge's own setting (a model may record it), else off
     batch_size: int = 8
     num_frames: int = 8
     device: str = "auto"
@@ -322,7 +322,9 @@ def _run_info(
         "num_shards": n,
         "strategy": strategy.name,
         "strategy_options": strategy.options(),
-        "swap": config.swap,
+        "swap": bool(getattr(getattr(judge, "config", None), "swap", False))
+        if config.swap is None
+        else config.swap,
         "reward_model": _describe(judge),
         "frame_policy": policy.to_dict() if policy is not None else None,
         "sampler": sampler_info,
