@@ -456,8 +456,7 @@ def run_bench(
         kw = {"decision": cfg.decision} if cfg.decision else {}
         judge = load_judge(judge_or_model, frame_policy=suite.frame_policy or FramePolicy(), **kw)
     decision = cfg.decision or judge.config.decision
-    swap = cfg.swap or judge.config.swap  # a model that records swap (the shipped one) is judged its way
-    cfg = dataclasses.replace(cfg, swap=swap)
+    cfg = dataclasses.replace(cfg, swap=cfg.swap or judge.config.swap)  # a model recording swap: its way
     if suite.frame_policy and _policy_key(judge.frame_policy) != _policy_key(suite.frame_policy):
         warnings.warn(
             f"the judge samples video frames as {_policy_key(judge.frame_policy)}, the {suite.name} suite "

@@ -57,7 +57,7 @@ def load_judge(
     recorded = meta if decision is None else {}
     config = JudgeConfig(
         protocol=protocol,
-        decision=decision or meta.get("decision") or "logits",
+        decision=decision or recorded.get("decision") or "logits",
         point_decision=recorded.get("point_decision"),
         swap=bool(recorded.get("swap", False)) if swap is None else swap,
         batch_size=batch_size,

@@ -54,10 +54,12 @@ class JudgeConfig:
     frame_policy: FramePolicy = field(default_factory=FramePolicy)
 
     def __post_init__(self) -> None:
-        for name in ("decision", "point_decision"):
-            value = getattr(self, name)
-            if value not in DECISIONS and (name == "decision" or value is not None):
-                raise ValueError(f"{name} must be one of {DECISIONS}, got {value!r}")
+        if self.decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}, got {self.decision!r}")
+        if self.point_decision not in (None, *DECISIONS):
+            raise ValueError(
+                f"point_decision must be one of {DECISIONS} or None, got {self.point_decision!r}"
+            )
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
 

@@ -47,7 +47,7 @@ from unireward.pairs.sources import (
     read_prompts,
     save_candidates,
 )
-from unireward.pairs.strategies import JudgeLike, Strategy, get_strategy, select_many
+from unireward.pairs.strategies import JudgeLike, Strategy, get_strategy, judge_swap, select_many
 
 JUDGES = ("model", "oracle")
 GENERATORS = ("vlm", "text_to_image", "text_to_video")
@@ -322,9 +322,7 @@ def _run_info(
         "num_shards": n,
         "strategy": strategy.name,
         "strategy_options": strategy.options(),
-        "swap": bool(getattr(getattr(judge, "config", None), "swap", False))
-        if config.swap is None
-        else config.swap,
+        "swap": judge_swap(judge, config.swap),
         "reward_model": _describe(judge),
         "frame_policy": policy.to_dict() if policy is not None else None,
         "sampler": sampler_info,

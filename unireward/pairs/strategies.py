@@ -413,14 +413,18 @@ def select(
     return select_many(strategy, judge, [prompt], swap=swap)[0]
 
 
+def judge_swap(judge: JudgeLike, swap: bool | None) -> bool:
+    """The swap a run uses: `swap` when given, else the judge's own setting (a model may record it)."""
+    return bool(getattr(getattr(judge, "config", None), "swap", False)) if swap is None else swap
+
+
 def select_many(
     strategy: Strategy, judge: JudgeLike, prompts: Sequence[PromptCandidates], *, swap: bool | None = None
 ) -> list[Selection]:
     """Run a strategy on many prompts in lockstep: each round is one `rank` and one `score` call for all of
     them. Item ids are "<prompt id>#<i>-<j>" (pairs) and "<prompt id>#<i>" (scores), so every verdict can
     be traced back. swap: None uses the judge's own setting."""
-    if swap is None:
-        swap = bool(getattr(getattr(judge, "config", None), "swap", False))
+    swap = judge_swap(judge, swap)
     gens = [strategy.steps(len(p.candidates)) for p in prompts]
     state: list[dict] = [{"comparisons": [], "scores": {}, "calls": 0} for _ in prompts]
     results: list[Selection | None] = [None] * len(prompts)
