@@ -272,6 +272,25 @@ def test_stage1_is_reused_only_for_the_same_recipe(tmp_path):
     assert key["shape_from_random_palette_only"] is False
 
 
+def test_stage1_marker_from_before_a_recipe_field_means_its_default(tmp_path):
+    """A stage 1 recorded before a recipe field existed ran with that field's default: it is reused at the
+    default and trained again at another value."""
+    spec = TinySpec(image_size=56, temporal_patch_size=4)
+    stage1 = dict(vision_minutes=0.02, vision_max_steps=1, max_steps=1, num_frames=4, spec=spec)
+    train_on_shapes(toy_config(tmp_path, ("image_gen",), **stage1))
+    marker = tmp_path / "base" / "stage1.json"
+    old = json.loads(marker.read_text())
+    assert old["vision_pretraining"].pop("changing_cell_weight") == 1.0
+    marker.write_text(json.dumps(old))
+
+    again = train_on_shapes(toy_config(tmp_path, ("image_gen",), **stage1))
+    assert json.loads((again.model_dir / "unireward.json").read_text())["vision_pretraining"]["reused"]
+    weighted = toy_config(tmp_path, ("image_gen",), **stage1, vision_changing_cell_weight=4.0)
+    meta = json.loads((train_on_shapes(weighted).model_dir / "unireward.json").read_text())
+    assert not meta["vision_pretraining"]["reused"]
+    assert json.loads(marker.read_text())["vision_pretraining"]["changing_cell_weight"] == 4.0
+
+
 def test_stage1_tower_serves_a_deeper_language_model(tmp_path):
     """Stage 1 is reused for a language model of another depth: the SFT model has the new depth and
     exactly the stage-1 tower (frozen), with its minutes on the clock; another width trains stage 1 again."""

@@ -419,7 +419,12 @@ def reusable_stage1(base: Path, vision_curve_path: Path, spec: TinySpec, vision_
     if not (marker.exists() and vision_curve_path.exists()):
         return []
     wanted = json.loads(json.dumps(_stage1_key(spec, vision_config)))
-    if _tower_key(json.loads(marker.read_text())) != _tower_key(wanted):
+    # A field the marker lacks was added to the recipe after the marker was written, with a default that
+    # keeps the old behaviour: that default is what this stage 1 ran with.
+    defaults = json.loads(json.dumps(_stage1_key(TinySpec(), type(vision_config)())))
+    recorded = json.loads(marker.read_text())
+    recorded = {part: {**defaults[part], **recorded.get(part, {})} for part in defaults}
+    if _tower_key(recorded) != _tower_key(wanted):
         return []
     return [json.loads(line) for line in vision_curve_path.read_text().splitlines() if line.strip()]
 
