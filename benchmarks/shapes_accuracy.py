@@ -79,9 +79,11 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = shapes_report(judge, args.n, args.seed, split=args.split)
     result = result_header(__file__, argv, judge, start, n_per_task=args.n, seed=args.seed, split=args.split)
     result["metrics"] = metrics
-    cfg, name = judge.config, judge.describe().get("model")
-    how = f"decision {cfg.decision}  swap {cfg.swap}  points {cfg.point_decision or cfg.decision}"
-    print(f"model {name}  protocol {cfg.protocol}  {how}")
+    how = result["model"]  # the judge's describe(), as recorded
+    print(
+        f"model {how.get('model')}  protocol {how['protocol']}  decision {how['decision']}  "
+        f"swap {how['swap']}  points {how['point_decision']}"
+    )
     print(f"{'task':<10} {'pair w/o ties':>14} {'pair w/ ties':>13} {'eps':>7} {'spearman':>9}")
     for task in dict.fromkeys(k.split("/")[0] for k in metrics):
         wo = metrics.get(f"{task}/pair_without_ties", {})
