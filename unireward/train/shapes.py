@@ -396,11 +396,12 @@ LM_ONLY_FIELDS = ("num_layers", "num_heads", "num_kv_heads", "intermediate_size"
 
 
 def _stage1_key(spec: TinySpec, vision_config) -> dict:
-    """What `base/stage1.json` records: the whole spec (the language model it was saved with included) and
-    the vision recipe."""
+    """What `base/stage1.json` records, as it reads back from JSON: the whole spec (the language model it was
+    saved with included) and the vision recipe."""
     from dataclasses import asdict
 
-    return {"spec": asdict(spec), "vision_pretraining": {**asdict(vision_config), "log": None}}
+    key = {"spec": asdict(spec), "vision_pretraining": {**asdict(vision_config), "log": None}}
+    return json.loads(json.dumps(key))
 
 
 def _tower_key(key: dict) -> dict:
@@ -418,10 +419,10 @@ def reusable_stage1(base: Path, vision_curve_path: Path, spec: TinySpec, vision_
     marker = base / STAGE1_FILE
     if not (marker.exists() and vision_curve_path.exists()):
         return []
-    wanted = json.loads(json.dumps(_stage1_key(spec, vision_config)))
+    wanted = _stage1_key(spec, vision_config)
     # A field the marker lacks was added to the recipe after the marker was written, with a default that
     # keeps the old behaviour: that default is what this stage 1 ran with.
-    defaults = json.loads(json.dumps(_stage1_key(TinySpec(), type(vision_config)())))
+    defaults = _stage1_key(TinySpec(), type(vision_config)())
     recorded = json.loads(marker.read_text())
     recorded = {part: {**defaults[part], **recorded.get(part, {})} for part in defaults}
     if _tower_key(recorded) != _tower_key(wanted):
