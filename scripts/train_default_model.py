@@ -197,6 +197,20 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="let SFT update the vision tower too (default: frozen after its pre-training)",
     )
+    parser.add_argument(
+        "--unfreeze-vision-blocks",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the tower frozen but let SFT train its last N blocks and merger (default %(default)s)",
+    )
+    parser.add_argument(
+        "--vision-lr-scale",
+        type=float,
+        default=1.0,
+        help="the SFT rate of whatever of the tower trains, as a share of --lr (default %(default)s), "
+        "e.g. 0.1 to adjust the stage-1 tower gently",
+    )
     args = parser.parse_args(argv)
     from unireward.train.shapes import DrillPlan, lm_spec, train_on_shapes
 
@@ -211,6 +225,10 @@ def main(argv: list[str] | None = None) -> None:
 
     if not 0 <= args.und_ties < 1:
         parser.error(f"--und-ties is a share of understanding pairs in [0, 1), got {args.und_ties}")
+    if args.unfreeze_vision and args.unfreeze_vision_blocks:
+        parser.error("--unfreeze-vision trains the whole tower; --unfreeze-vision-blocks is for a frozen one")
+    if args.unfreeze_vision_blocks < 0 or not args.vision_lr_scale > 0:
+        parser.error("--unfreeze-vision-blocks must be >= 0 and --vision-lr-scale positive")
     if not 0 <= args.lr_decay_share <= 1:
         parser.error(f"--lr-decay-share is a share of the budget in [0, 1], got {args.lr_decay_share}")
     config = ShapesTrainingConfig(
@@ -226,6 +244,8 @@ def main(argv: list[str] | None = None) -> None:
         threads=args.threads,
         seed=args.seed,
         freeze_vision=not args.unfreeze_vision,
+        vision_unfrozen_blocks=args.unfreeze_vision_blocks,
+        vision_lr_scale=args.vision_lr_scale,
         vision_shape_from_random_palette_only=not args.shape_in_world_palette,
         vision_changing_cell_weight=args.changing_cell_weight,
         spec=spec,
@@ -301,6 +321,12 @@ def write_assets(result, args) -> None:
         else ""
     )
     tower = "vision tower frozen" if meta.get("vision_frozen", True) else "vision tower trained too"
+    if meta.get("vision_unfrozen_blocks"):
+        tower += f" but its last {meta['vision_unfrozen_blocks']} block(s) and merger"
+    if meta.get("vision_lr_scale", 1) != 1 and (
+        meta.get("vision_unfrozen_blocks") or not meta.get("vision_frozen")
+    ):
+        tower += f", the tower at {meta['vision_lr_scale']:g} of the learning rate"
     vision_line = ", ".join(f"{k} {vision[k]:.2f}" for k in keys if k in vision) or "n/a"
     data = data_description(meta, args)
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())

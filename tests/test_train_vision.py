@@ -162,6 +162,64 @@ def test_frozen_vision_tower_is_saved_unchanged(clip_model_dir, tmp_path):
     assert json.loads((out / "unireward.json").read_text())["freeze_vision"] is True
 
 
+def test_unfrozen_last_vision_block_trains_at_its_own_rate(tmp_path):
+    from transformers import TrainerCallback
+
+    from tests.test_train_sft import config, examples
+    from unireward.media import FramePolicy
+    from unireward.train import train_reward_model
+
+    model_dir = build_tiny_model("qwen2_vl", tmp_path / "base", dataclasses.replace(SPEC, vision_layers=2))
+    rates = []
+
+    class Rates(TrainerCallback):
+        def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+            rates.append([(g["lr"], len(g["params"])) for g in optimizer.param_groups])
+
+    out = train_reward_model(
+        config(
+            str(model_dir),
+            tmp_path / "rm",
+            max_steps=3,
+            learning_rate=1e-2,
+            lr_scheduler_type="constant",
+            freeze_vision=True,
+            vision_unfrozen_blocks=1,
+            vision_lr_scale=0.1,
+            frame_policy=FramePolicy(num_frames=4, max_pixels=None),
+        ),
+        examples(),
+        callbacks=[Rates()],
+    )
+    before, after = load_file(model_dir / "model.safetensors"), load_file(out / "model.safetensors")
+    changed = {k for k in after if not torch.equal(before[k], after[k])}
+    vision = {k for k in after if ".visual." in k or k.startswith("visual.")}
+    assert not any(".blocks.0." in k or "patch_embed" in k for k in changed)  # the first block stays
+    assert any(".blocks.1." in k for k in changed) and any(".merger." in k for k in changed)
+    assert changed - vision  # the language model trains too
+    # one vision group beside each language-model group, at a tenth of its rate, on every step
+    assert len(rates) == 3 and all(len(r) == len(rates[0]) for r in rates)
+    assert sorted({round(lr, 12) for lr, n in rates[-1] if n}) == [1e-3, 1e-2]
+    meta = json.loads((out / "unireward.json").read_text())
+    assert meta["vision_unfrozen_blocks"] == 1 and meta["vision_lr_scale"] == 0.1
+
+
+def test_unfrozen_blocks_need_a_frozen_tower_that_has_them(clip_model_dir, tmp_path):
+    from tests.test_train_sft import config
+    from unireward.train.sft import vision_head
+
+    with pytest.raises(ValueError, match="set freeze_vision=True"):
+        config(str(clip_model_dir), tmp_path, vision_unfrozen_blocks=1)
+    with pytest.raises(ValueError, match="vision_lr_scale must be positive"):
+        config(str(clip_model_dir), tmp_path, vision_lr_scale=0)
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(clip_model_dir)
+    assert vision_head(model, 0) == []
+    with pytest.raises(ValueError, match="has only 1 blocks"):
+        vision_head(model, 2)
+
+
 def test_relation_is_only_labelled_in_two_object_scenes():
     one = sw.ImageSpec((sw.Obj("red", "circle", 0.5, 0.5, 0.9),))
     cell, _ = scene_targets(one, cells=2)

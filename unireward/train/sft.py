@@ -63,7 +63,10 @@ class RewardSFTConfig:
     checkpoint directory, True (the last checkpoint in `output_dir`) or None. `frame_policy` chooses the
     training frames (up to `max_frames`, 32 by default); the judge's Qwen rule (an even frame count) is
     applied on top, as at inference. `freeze_vision=True` trains only the language model and keeps the
-    vision tower (and its merger) as loaded, e.g. after `unireward.train.vision.pretrain_vision`.
+    vision tower (and its merger) as loaded, e.g. after `unireward.train.vision.pretrain_vision`;
+    `vision_unfrozen_blocks=n` still trains its last n blocks and what follows them (Qwen's merger).
+    Whatever of the tower trains does so at `learning_rate * vision_lr_scale`, so a tower taught in its
+    own stage can be adjusted gently rather than overwritten at the language model's rate.
     """
 
     model: str | os.PathLike
@@ -92,6 +95,8 @@ class RewardSFTConfig:
     resume_from_checkpoint: str | bool | None = None
     gradient_checkpointing: bool = False
     freeze_vision: bool = False
+    vision_unfrozen_blocks: int = 0
+    vision_lr_scale: float = 1.0
     dataloader_num_workers: int = 0
     bf16: bool | None = None
     dtype: str = "auto"
@@ -114,6 +119,13 @@ class RewardSFTConfig:
             raise ValueError(
                 f"LoRA needs lora_r >= 1 and lora_alpha > 0, got {self.lora_r}, {self.lora_alpha}"
             )
+        if self.vision_unfrozen_blocks < 0 or (self.vision_unfrozen_blocks and not self.freeze_vision):
+            raise ValueError(
+                "vision_unfrozen_blocks counts blocks left training in a frozen tower: set "
+                f"freeze_vision=True with it (or 0 for the whole tower), got {self.vision_unfrozen_blocks}"
+            )
+        if not self.vision_lr_scale > 0:
+            raise ValueError(f"vision_lr_scale must be positive, got {self.vision_lr_scale}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
 
@@ -440,6 +452,8 @@ def train_reward_model(
     collator = RewardSFTCollator(processor, config.frame_policy)
     if config.freeze_vision:
         vision_tower(model).requires_grad_(False)
+        for module in vision_head(model, config.vision_unfrozen_blocks):
+            module.requires_grad_(True)
     peft_config = None
     if config.lora:
         from peft import LoraConfig
@@ -483,7 +497,10 @@ def train_reward_model(
         dataset_kwargs={"skip_prepare_dataset": True},  # the collator tokenizes and loads media per batch
         completion_only_loss=None,
     )
-    trainer = SFTTrainer(
+    trainer_cls = (
+        SFTTrainer if config.vision_lr_scale == 1 else _vision_rate_trainer(SFTTrainer, model, config)
+    )
+    trainer = trainer_cls(
         model=model,
         args=args,
         data_collator=collator,
@@ -511,6 +528,8 @@ def train_reward_model(
         "base_model": str(config.model),
         "lora": config.lora,
         "freeze_vision": config.freeze_vision,
+        "vision_unfrozen_blocks": config.vision_unfrozen_blocks,
+        "vision_lr_scale": config.vision_lr_scale,
         "train_examples": len(train_ds) if hasattr(train_ds, "__len__") else "stream",
         "final_loss": _last(history, "loss"),
     }
@@ -525,6 +544,47 @@ def vision_tower(model) -> torch.nn.Module:
         if isinstance(getattr(inner, name, None), torch.nn.Module):
             return getattr(inner, name)
     raise ValueError(f"{type(model).__name__} has no vision tower under .model.visual/.vision_tower")
+
+
+def vision_head(model, n: int) -> list[torch.nn.Module]:
+    """The last `n` blocks of the vision tower and the modules after them (Qwen: the merger; SigLIP: the
+    post-layernorm); empty for n = 0."""
+    if n == 0:
+        return []
+    tower = vision_tower(model)
+    inner = getattr(tower, "vision_model", tower)  # SigLIP wraps its encoder once more
+    blocks = getattr(inner, "blocks", None)
+    if blocks is None:
+        blocks = getattr(getattr(inner, "encoder", None), "layers", None)
+    if blocks is None:
+        raise ValueError(f"{type(tower).__name__} has no .blocks or .encoder.layers to unfreeze")
+    if n > len(blocks):
+        raise ValueError(f"vision_unfrozen_blocks={n}, but the vision tower has only {len(blocks)} blocks")
+    after = [getattr(inner, name) for name in ("merger", "post_layernorm") if hasattr(inner, name)]
+    return [*blocks[-n:], *after]
+
+
+def _vision_rate_trainer(base, model, config: RewardSFTConfig):
+    """`base` (a Trainer class) whose optimizer gives the vision tower's parameters their own group at
+    `learning_rate * vision_lr_scale`; the schedule then scales every group from its own rate."""
+    vision_ids = {id(p) for p in vision_tower(model).parameters()}
+
+    class VisionRateTrainer(base):
+        def create_optimizer(self, model=None):
+            if self.optimizer is not None:  # made (and split) already
+                return super().create_optimizer(model)
+            optimizer = super().create_optimizer(model)
+            groups = list(optimizer.param_groups)
+            optimizer.param_groups.clear()
+            for group in groups:
+                for wanted_vision in (False, True):
+                    params = [p for p in group["params"] if (id(p) in vision_ids) == wanted_vision]
+                    if params:
+                        lr = group["lr"] * (config.vision_lr_scale if wanted_vision else 1.0)
+                        optimizer.add_param_group({**group, "params": params, "lr": lr})
+            return optimizer
+
+    return VisionRateTrainer
 
 
 def _last(history: list[dict], key: str) -> float | None:

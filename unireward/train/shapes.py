@@ -200,6 +200,10 @@ class ShapesTrainingConfig:
     # (VisionPretrainConfig.changing_cell_weight); 1 weighs them as every cell.
     vision_changing_cell_weight: float = 1.0
     freeze_vision: bool = True
+    # With the tower frozen, its last n blocks (and merger) still train in SFT, at the SFT rate times
+    # `vision_lr_scale` (RewardSFTConfig); 0 keeps the whole tower as stage 1 left it.
+    vision_unfrozen_blocks: int = 0
+    vision_lr_scale: float = 1.0
     # Draw image-generation training candidates with half the caption's objects missing or wrong instead of
     # the world's third (ShapesWorld(balanced_checks=True)); evaluation always uses the world's own mix.
     balanced_checks: bool = False
@@ -556,8 +560,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             minutes = (time.perf_counter() - start) / 60
             if optimizer is not None:
                 factor = budget_lr_factor(minutes, config.minutes, config.lr_decay_share)
-                for group in optimizer.param_groups:
-                    group["lr"] = config.learning_rate * factor
+                for group in optimizer.param_groups:  # each from its own rate (a vision group's is lower)
+                    group["lr"] = group["initial_lr"] * factor
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             minutes = (time.perf_counter() - start) / 60
@@ -575,6 +579,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             if out_of_time:
                 control.should_training_stop = True
 
+    frozen = config.freeze_vision and (config.vision_minutes > 0 or bool(config.init_model))
     sft = RewardSFTConfig(
         model=str(base),
         output_dir=str(work / "model"),
@@ -588,7 +593,9 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         save_steps=2000,
         save_total_limit=1,
         frame_policy=FramePolicy(num_frames=config.num_frames),
-        freeze_vision=config.freeze_vision and (config.vision_minutes > 0 or bool(config.init_model)),
+        freeze_vision=frozen,
+        vision_unfrozen_blocks=config.vision_unfrozen_blocks if frozen else 0,
+        vision_lr_scale=config.vision_lr_scale,
         seed=config.seed,
     )
     model_dir = Path(train_reward_model(sft, examples, callbacks=[EvalAndBudget()]))
