@@ -95,6 +95,24 @@ def scripted(decision="logits", **kw) -> Judge:
 
 
 # ------------------------------------------------------------------------------------- metric plumbing
+def test_bench_swap_follows_the_judge_unless_given(tmp_path):
+    """None takes the judge's own swap (a model may record it); False turns a recorded swap off."""
+    genai = load_genai_bench(make_genai_image(tmp_path / "genai"), "image_generation")
+
+    def swapping():
+        return Judge(PromptBackend(), JudgeConfig(decision="logits", swap=True))
+
+    own = run_bench(swapping(), genai, tmp_path / "own", BenchConfig(**QUIET))
+    off = run_bench(swapping(), genai, tmp_path / "off", BenchConfig(swap=False, **QUIET))
+    on = run_bench(scripted(), genai, tmp_path / "on", BenchConfig(swap=True, **QUIET))
+    assert (own["swap"], off["swap"], on["swap"]) == (True, False, True)
+    consistent = [
+        [json.loads(x)["swap_consistent"] for x in (tmp_path / d / PREDICTIONS).read_text().splitlines()]
+        for d in ("own", "off")
+    ]
+    assert all(c is not None for c in consistent[0]) and all(c is None for c in consistent[1])
+
+
 def test_always_a_judge_gives_the_known_numbers(tmp_path):
     genai = load_genai_bench(make_genai_image(tmp_path / "genai"), "image_generation")
     s = run_bench(scripted(), genai, tmp_path / "run-genai", BenchConfig(**QUIET))

@@ -399,7 +399,10 @@ def bench(
         None, "--limit", help="Judge only the first N items (a later run without it resumes)."
     ),
     swap: bool = typer.Option(
-        False, help="Also judge each pair as (b, a) and combine: controls position bias."
+        None,
+        "--swap/--no-swap",
+        help="Also judge each pair as (b, a) and combine: controls position bias. Default: as the model "
+        "records (unireward.json; the shipped model swaps) unless --decision is given, else off.",
     ),
     randomize_order: bool = typer.Option(
         False, "--randomize-order", help="Present a seeded half of the pairs as (B, A); recorded per item."

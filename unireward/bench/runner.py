@@ -45,7 +45,7 @@ class BenchConfig:
     maps verdicts back, recording which; `chunk_size` items are judged and flushed at a time."""
 
     decision: str | None = None
-    swap: bool = False
+    swap: bool | None = None  # None: the judge's own setting (a model may record it), else as given
     limit: int | None = None
     randomize_order: bool = False
     seed: int = 0
@@ -456,7 +456,7 @@ def run_bench(
         kw = {"decision": cfg.decision} if cfg.decision else {}
         judge = load_judge(judge_or_model, frame_policy=suite.frame_policy or FramePolicy(), **kw)
     decision = cfg.decision or judge.config.decision
-    cfg = dataclasses.replace(cfg, swap=cfg.swap or judge.config.swap)  # a model recording swap: its way
+    cfg = dataclasses.replace(cfg, swap=judge.config.swap if cfg.swap is None else cfg.swap)
     if suite.frame_policy and _policy_key(judge.frame_policy) != _policy_key(suite.frame_policy):
         warnings.warn(
             f"the judge samples video frames as {_policy_key(judge.frame_policy)}, the {suite.name} suite "
