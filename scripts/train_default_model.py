@@ -321,12 +321,11 @@ def write_assets(result, args) -> None:
         else ""
     )
     tower = "vision tower frozen" if meta.get("vision_frozen", True) else "vision tower trained too"
-    if meta.get("vision_unfrozen_blocks"):
-        tower += f" but its last {meta['vision_unfrozen_blocks']} block(s) and merger"
-    if meta.get("vision_lr_scale", 1) != 1 and (
-        meta.get("vision_unfrozen_blocks") or not meta.get("vision_frozen")
-    ):
-        tower += f", the tower at {meta['vision_lr_scale']:g} of the learning rate"
+    blocks = meta.get("vision_unfrozen_blocks", 0)
+    if blocks:
+        tower = f"vision tower frozen except its last {blocks} block{'s' if blocks > 1 else ''} and merger"
+    if meta.get("vision_lr_scale", 1) != 1 and (blocks or not meta.get("vision_frozen", True)):
+        tower += f", at {meta['vision_lr_scale']:g} of the learning rate"
     vision_line = ", ".join(f"{k} {vision[k]:.2f}" for k in keys if k in vision) or "n/a"
     data = data_description(meta, args)
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
