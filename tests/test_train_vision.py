@@ -212,6 +212,8 @@ def test_unfrozen_blocks_need_a_frozen_tower_that_has_them(clip_model_dir, tmp_p
         config(str(clip_model_dir), tmp_path, vision_unfrozen_blocks=1)
     with pytest.raises(ValueError, match="vision_lr_scale must be positive"):
         config(str(clip_model_dir), tmp_path, vision_lr_scale=0)
+    with pytest.raises(ValueError, match="LoRA trains its adapters only"):
+        config(str(clip_model_dir), tmp_path, lora=True, freeze_vision=True, vision_unfrozen_blocks=1)
     from transformers import AutoModelForImageTextToText
 
     model = AutoModelForImageTextToText.from_pretrained(clip_model_dir)

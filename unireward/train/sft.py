@@ -126,6 +126,11 @@ class RewardSFTConfig:
             )
         if not self.vision_lr_scale > 0:
             raise ValueError(f"vision_lr_scale must be positive, got {self.vision_lr_scale}")
+        if self.lora and (self.vision_unfrozen_blocks or self.vision_lr_scale != 1):
+            raise ValueError(
+                "LoRA trains its adapters only (the vision tower stays as loaded), so vision_unfrozen_blocks "
+                "and vision_lr_scale would do nothing: leave them at 0 and 1, or train without lora"
+            )
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
 
