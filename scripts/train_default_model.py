@@ -181,6 +181,14 @@ def main(argv: list[str] | None = None) -> None:
         "generation's change line alone (default %(default)s; needs --describe-videos "
         "ends-checked-changes; research log session 19)",
     )
+    parser.add_argument(
+        "--palette-shape-drills",
+        type=int,
+        default=0,
+        help="N rows after every 8 task rows that name the shapes of an image drawn in a random palette, "
+        "so the language model reads shape where colour carries no information (default %(default)s; "
+        "research log session 22)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument(
         "--lr-decay-share",
@@ -262,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
             tail_comparison=tail_drills,
             tail_from_cycle=tail_from,
             change=args.change_drills,
+            palette_shapes=args.palette_shape_drills,
         ),
     )
     result = train_on_shapes(config)
@@ -380,12 +389,13 @@ def data_description(meta: dict, args) -> str:
     drills = sum(
         meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills", "change_drills")
     )
+    palette = meta.get("palette_shape_drills", 0)
     if args.n:
         data = f"{args.n} fixed records per task and mode"
     else:
         rows = f"{meta.get('steps', 0) * args.batch_size:,} rows,"
         if drills and not meta.get("drill_warmup") and not meta.get("comparison_tail"):
-            rows = f"{rows} of which {drills} in {8 + drills} text-only drills;"
+            rows = f"{rows} of which {drills} in {8 + drills + palette} text-only drills;"
         data = f"fresh draws ({rows} none repeated)"
     if meta.get("balanced_checks"):
         data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
@@ -436,6 +446,9 @@ def data_description(meta: dict, args) -> str:
         data += f"; {meta['change_drills']} text-only change-line drills after every 8 task rows (half "
         data += "the described objects change; drawn over every colour×shape pair, so held-out pairs' names "
         data += "appear in their text)"
+    if palette:
+        data += f"; {palette} shape-naming drills after every 8 task rows, on an image drawn in a random "
+        data += "palette (shapes only, no colour words)"
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "

@@ -554,3 +554,48 @@ def test_change_drills_copy_the_asked_objects_looks_and_say_yes_exactly_when_the
     with pytest.raises(ValueError, match=">= 0"):
         DrillPlan(change=-1).check(describe)
     assert DrillPlan(change=2) and DrillPlan(change=2).card_fields()["change_drills"] == 2
+
+
+def test_palette_shape_drills_name_the_shapes_of_a_randomly_coloured_image(tiny_model_dir):
+    """Each drill row carries one image whose colours are not the world's and names its shapes left to
+    right; the task rows stay as without drills, and the collator batches drill and task rows together."""
+    import io
+    import itertools
+
+    import numpy as np
+    from PIL import Image
+    from transformers import AutoProcessor
+
+    from unireward.data import shapes as sw
+    from unireward.media import FramePolicy
+    from unireward.train.sft import RewardSFTCollator, decode_source
+    from unireward.train.shapes import DrillPlan, shapes_sft_stream
+
+    def rows(n, **kw):
+        return list(itertools.islice(iter(shapes_sft_stream(("image_gen",), seed=2, **kw)), n))
+
+    drilled = rows(24, drills=DrillPlan(palette_shapes=2))
+    assert [r["id"].split("-")[0] if r["mode"] == "drill" else r["mode"] for r in drilled[:8]] == [
+        "pair",
+        "point",
+        "palette",
+        "palette",
+    ] * 2
+    plain = rows(12)
+    assert [r["completion"] for r in drilled if r["mode"] != "drill"] == [r["completion"] for r in plain]
+    drills = [r for r in drilled if r["mode"] == "drill"]
+    world = {tuple(rgb) for rgb in sw.COLOURS.values()}
+    for r in drills:
+        assert len(r["media"]) == 1 and r["media"][0]["kind"] == "image"
+        assert json.loads(r["prompt"])[0]["content"][0] == {"type": "image"}
+        assert set(r["completion"].split(", ")) <= set(sw.SHAPES)
+        pixels = np.asarray(Image.open(io.BytesIO(decode_source(r["media"][0]))).convert("RGB"))
+        colours = {tuple(int(v) for v in px) for px in pixels.reshape(-1, 3)} - {tuple(sw.BACKGROUND)}
+        assert colours and not colours & world  # drawn in a random palette, never the world's colours
+    assert len({r["completion"] for r in drills}) > 2  # fresh scenes, not one repeated
+
+    processor = AutoProcessor.from_pretrained(tiny_model_dir("qwen2_vl"))
+    batch = RewardSFTCollator(processor, FramePolicy(num_frames=4))([drills[0], plain[0]])
+    assert batch["input_ids"].shape[0] == 2 and batch["pixel_values"].shape[0] > 0
+    answer = processor.tokenizer.decode(batch["input_ids"][0][batch["labels"][0] != -100])
+    assert answer.startswith(drills[0]["completion"])

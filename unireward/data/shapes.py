@@ -1480,6 +1480,18 @@ def name_drill(spec: ImageSpec) -> tuple[str, str]:
     return NAME_DRILL_PROMPT, describe_image(spec)
 
 
+PALETTE_SHAPE_PROMPT = "The colours of this image are random. Name the shape of each object, left to right."
+
+
+def palette_shape_drill(spec: ImageSpec) -> tuple[str, str]:
+    """A shape-naming exercise for an image of `spec` drawn in a random palette: (prompt, its objects'
+    shapes left to right, in `describe_image`'s order). The colours carry no information, so the
+    language model can only name a shape from what the vision tower reads of it (research log, session 22).
+    """
+    objs = sorted(spec.objects, key=lambda o: (o.x, o.y))
+    return PALETTE_SHAPE_PROMPT, ", ".join(o.shape for o in objs) or "nothing"
+
+
 def comparison_drill(example: PointExample, describe: str = "") -> tuple[str, str]:
     """A text-only exercise of the understanding checks: (prompt, the point target's `answer_checks`).
 

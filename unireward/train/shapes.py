@@ -75,9 +75,9 @@ def lm_spec(num_layers: int, hidden_size: int) -> TinySpec:
 
 @dataclass(frozen=True)
 class DrillPlan:
-    """Text-only drill rows added after every cycle of the 8 task-mode rows, each kind from its own
-    research finding (docs/research/default-model.md). They come from the drills' own world, so adding
-    drills leaves the task rows unchanged."""
+    """Drill rows added after every cycle of the 8 task-mode rows (text only but for the palette shape
+    rows), each kind from its own research finding (docs/research/default-model.md). They come from the
+    drills' own worlds, so adding drills leaves the task rows unchanged."""
 
     # Lookup exercises (shapes.lookup_drill); need a lookup describe style.
     lookup: int = 0
@@ -102,6 +102,10 @@ class DrillPlan:
     # Video-generation change-line rows (shapes.change_drill: a described start and end look, then
     # whether they differ, half of them changing): judges wrote `no` after two different words (session 18).
     change: int = 0
+    # Shape-naming rows on an image drawn in a random palette (shapes.palette_shape_drill): the language
+    # model reads shape where colour tells it nothing, as stage 1 teaches the tower (research log, session
+    # 22: held-out objects are named with a shape their colour has in the train split).
+    palette_shapes: int = 0
 
     def __bool__(self) -> bool:
         return bool(
@@ -111,6 +115,7 @@ class DrillPlan:
             or self.comparison
             or self.tail_comparison
             or self.change
+            or self.palette_shapes
         )
 
     def lookups_after(self, cycle: int) -> int:
@@ -133,6 +138,7 @@ class DrillPlan:
             self.naming,
             self.comparison,
             self.change,
+            self.palette_shapes,
         )
         if min(*counts, self.tail_comparison, self.tail_from_cycle) < 0:
             raise ValueError("drill counts, warmup_cycles and tail_from_cycle must be >= 0")
@@ -164,6 +170,7 @@ class DrillPlan:
             "name_drills": self.naming,
             "comparison_drills": self.comparison,
             "change_drills": self.change,
+            "palette_shape_drills": self.palette_shapes,
         }
         if self.warmup_cycles:
             fields["drill_warmup"] = {"lookup_drills": self.warmup_lookup, "cycles": self.warmup_cycles}
@@ -337,9 +344,12 @@ def _stream_rows(
         lookup_drill,
         lookup_style,
         name_drill,
+        palette_shape_drill,
+        render_image,
     )
     from unireward.protocols import get_protocol
-    from unireward.train.sft import sft_row
+    from unireward.train.sft import encode_source, sft_row
+    from unireward.train.vision import random_palette
 
     world = ShapesWorld(
         seed, image_size, num_frames, balanced_checks=balanced_checks, und_tie_rate=und_tie_rate
@@ -354,6 +364,8 @@ def _stream_rows(
         seed + DRILL_SEED_OFFSET, image_size, num_frames, balanced_checks=balanced_checks
     )
     change_rng = np.random.default_rng(seed + CHANGE_DRILL_SEED_OFFSET)  # its own stream, as drill_world
+    palette_world = ShapesWorld(seed + PALETTE_DRILL_SEED_OFFSET, image_size, num_frames)
+    palette_rng = np.random.default_rng(seed + PALETTE_DRILL_SEED_OFFSET)
     for i in itertools.count():
         task, mode = kinds[i % len(kinds)]
         ex = world.pair_example(task, split) if mode == "pair" else world.point_example(task, split)
@@ -372,22 +384,30 @@ def _stream_rows(
                 yield drill_row(f"compare-{i}-{k}", *comparison_drill(ex, describe))
             for k in range(plan.change):
                 yield drill_row(f"change-{i}-{k}", *change_drill(change_rng, num_frames))
+            for k in range(plan.palette_shapes):
+                scene = palette_world.point_example(Task.IMAGE_GEN, "any").spec["candidate"]
+                image = render_image(scene, image_size, random_palette(palette_rng))
+                yield drill_row(
+                    f"palette-{i}-{k}", *palette_shape_drill(scene), encode_source("image", image)
+                )
 
 
 DRILL_SEED_OFFSET = 1_000_003  # the drills' own world, so adding drills leaves the task rows unchanged
 CHANGE_DRILL_SEED_OFFSET = 2_000_003  # the change drills' own stream: adding them leaves the other drills
+PALETTE_DRILL_SEED_OFFSET = 3_000_017  # the palette shape drills' own world and palettes, likewise
 
 
-def drill_row(row_id: str, prompt: str, completion: str) -> dict:
-    """A text-only training row (no media) in the `sft_row` format."""
-    messages = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
+def drill_row(row_id: str, prompt: str, completion: str, image: dict | None = None) -> dict:
+    """A drill's training row in the `sft_row` format: text only, or one image (`encode_source`) first."""
+    content = [{"type": "image"}] if image else []
+    messages = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
     return {
         "id": row_id,
         "task": Task.IMAGE_GEN.value,
         "mode": "drill",
         "prompt": json.dumps(messages),
         "completion": completion,
-        "media": [],
+        "media": [image] if image else [],
     }
 
 
