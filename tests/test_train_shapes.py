@@ -28,6 +28,11 @@ def toy_config(work_dir, tasks: tuple[str, ...], **kw) -> ShapesTrainingConfig:
     return ShapesTrainingConfig(work_dir=str(work_dir), tasks=tasks, **{**base, **kw})
 
 
+def row_kinds(rows) -> list[str]:
+    """Each stream row's kind: its mode for task rows, its id's prefix for drills ("change", "palette")."""
+    return [r["id"].split("-")[0] if r["mode"] == "drill" else r["mode"] for r in rows]
+
+
 def test_train_on_shapes_writes_a_curve_and_a_loadable_reasoning_model(tmp_path):
     config = toy_config(
         tmp_path,
@@ -423,7 +428,7 @@ def test_comparison_tail_adds_comparison_drills_from_its_cycle_and_is_validated(
         return list(itertools.islice(iter(stream), n))
 
     tailed = rows(16, drills=DrillPlan(comparison=1, tail_comparison=3, tail_from_cycle=2))
-    kinds = [r["id"].split("-")[0] if r["mode"] == "drill" else r["mode"] for r in tailed]
+    kinds = row_kinds(tailed)
     cycle = ["pair", "point"]
     assert kinds == (cycle + ["compare"]) * 2 + (cycle + ["compare"] * 3) * 2
     plain = rows(6)
@@ -527,11 +532,7 @@ def test_change_drills_copy_the_asked_objects_looks_and_say_yes_exactly_when_the
         )
 
     drilled = rows(30, drills=DrillPlan(change=1))
-    assert [r["id"].split("-")[0] if r["mode"] == "drill" else r["mode"] for r in drilled[:6]] == [
-        "pair",
-        "point",
-        "change",
-    ] * 2
+    assert row_kinds(drilled[:6]) == ["pair", "point", "change"] * 2
     plain = rows(20)
     assert [r["completion"] for r in drilled if r["mode"] != "drill"] == [r["completion"] for r in plain]
     assert all(r["media"] == [] for r in drilled if r["mode"] == "drill")
@@ -575,12 +576,7 @@ def test_palette_shape_drills_name_the_shapes_of_a_randomly_coloured_image(tiny_
         return list(itertools.islice(iter(shapes_sft_stream(("image_gen",), seed=2, **kw)), n))
 
     drilled = rows(24, drills=DrillPlan(palette_shapes=2))
-    assert [r["id"].split("-")[0] if r["mode"] == "drill" else r["mode"] for r in drilled[:8]] == [
-        "pair",
-        "point",
-        "palette",
-        "palette",
-    ] * 2
+    assert row_kinds(drilled[:8]) == ["pair", "point", "palette", "palette"] * 2
     plain = rows(12)
     assert [r["completion"] for r in drilled if r["mode"] != "drill"] == [r["completion"] for r in plain]
     drills = [r for r in drilled if r["mode"] == "drill"]

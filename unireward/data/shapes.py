@@ -1187,6 +1187,11 @@ def answer_checks(prompt: UndPrompt, answer: Answer) -> str:
     return ", ".join(parts)
 
 
+def left_to_right(objects) -> list[Obj]:
+    """Objects in the order every description names them: left to right, then top to bottom."""
+    return sorted(objects, key=lambda o: (o.x, o.y))
+
+
 def describe_image(spec: ImageSpec) -> str:
     """The objects an image shows, left to right (`red cross, blue circle`; `nothing` when empty).
 
@@ -1194,8 +1199,7 @@ def describe_image(spec: ImageSpec) -> str:
     shows binds colour and shape for free (one token holds both), and the checks then compare text with
     text, instead of asking the language model to search the image for a colour-and-shape conjunction.
     """
-    objs = sorted(spec.objects, key=lambda o: (o.x, o.y))
-    return ", ".join(f"{o.colour} {o.shape}" for o in objs) or "nothing"
+    return ", ".join(f"{o.colour} {o.shape}" for o in left_to_right(spec.objects)) or "nothing"
 
 
 def appearance_order(track: Track) -> tuple[float, float, float]:
@@ -1404,7 +1408,7 @@ def sees(spec: ImageSpec, shape: str) -> str:
 
 def _of_shape(spec: ImageSpec, shape: str) -> list[Obj]:
     """The image's objects of one shape, left to right (what `sees` and the `colours` checks list)."""
-    return sorted((o for o in spec.objects if o.shape == shape), key=lambda o: (o.x, o.y))
+    return left_to_right(o for o in spec.objects if o.shape == shape)
 
 
 def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: str) -> str:
@@ -1488,8 +1492,7 @@ def palette_shape_drill(spec: ImageSpec) -> tuple[str, str]:
     shapes left to right, in `describe_image`'s order). The colours carry no information, so the
     language model can only name a shape from what the vision tower reads of it (research log, session 22).
     """
-    objs = sorted(spec.objects, key=lambda o: (o.x, o.y))
-    return PALETTE_SHAPE_PROMPT, ", ".join(o.shape for o in objs) or "nothing"
+    return PALETTE_SHAPE_PROMPT, ", ".join(o.shape for o in left_to_right(spec.objects)) or "nothing"
 
 
 def comparison_drill(example: PointExample, describe: str = "") -> tuple[str, str]:
