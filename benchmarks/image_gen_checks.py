@@ -163,8 +163,16 @@ def summary(counts: collections.Counter) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     from unireward.bench.loaders import BENCH_FRAME_POLICY
-    from unireward.data.shapes import ShapesWorld, caption_objects, describe_image, quality_word, sees
-    from unireward.judge import load_judge
+    from unireward.data.shapes import (
+        ShapesWorld,
+        caption_objects,
+        colour_first,
+        describe_image,
+        quality_word,
+        sees,
+        shape_first_names,
+    )
+    from unireward.judge import default_model_path, load_judge, model_meta
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -180,6 +188,9 @@ def main(argv: list[str] | None = None) -> dict:
     judge = load_judge(
         args.model, decision="generate", batch_size=args.batch_size, frame_policy=BENCH_FRAME_POLICY
     )
+    describe_style = model_meta(args.model or default_model_path()).get("describe", "")
+    # a shape-first judge's names, written colour first as the truth and the parsers have them
+    as_read = colour_first if shape_first_names(describe_style) else str
     world = ShapesWorld(args.seed)
     pairs = [world.pair_example("image_gen", args.split) for _ in range(args.n)]
     points = [world.point_example("image_gen", args.split) for _ in range(args.n)]
@@ -192,14 +203,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     counts = {"pair": collections.Counter(), "point": collections.Counter()}
     for ex, verdict in zip(pairs, verdicts, strict=True):
-        lines = {m.group(1): m.group(2) for m in re.finditer(r"Image (\d): (.*)", verdict.raw_text or "")}
+        lines = {
+            m.group(1): m.group(2) for m in re.finditer(r"Image (\d): (.*)", as_read(verdict.raw_text or ""))
+        }
         for k, side, details in (("1", "a", ex.details_a), ("2", "b", ex.details_b)):
             c = ex.spec[side]
             truth = details["elements"], quality_word(c), lines.get(k, ""), describe_image(c)
             tally(counts["pair"], *truth, true_lookups(ex.spec["prompt"], c))
     for ex, score in zip(points, scores, strict=True):
         c = ex.spec["candidate"]
-        truth = ex.details["elements"], quality_word(c), score.raw_text or "", describe_image(c)
+        truth = ex.details["elements"], quality_word(c), as_read(score.raw_text or ""), describe_image(c)
         tally(counts["point"], *truth, true_lookups(ex.spec["prompt"], c))
 
     result = result_header(__file__, argv, judge, start, n=args.n, seed=args.seed, split=args.split)

@@ -363,8 +363,10 @@ def main(argv: list[str] | None = None) -> dict:
     from unireward.data.shapes import (
         ShapesWorld,
         answer_checks,
+        colour_first,
         describe_image,
         describe_video,
+        shape_first_names,
         video_alignment_checks,
         video_changes,
         video_lines,
@@ -391,6 +393,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     world = ShapesWorld(args.seed)
     describe_style = model_meta(args.model or default_model_path()).get("describe", "")
+    # a shape-first judge's names, written colour first as the truth and the parsers have them
+    as_read = colour_first if shape_first_names(describe_style) else str
     ends = video_lines(describe_style).ends
     start = time.perf_counter()
     result = {}
@@ -402,7 +406,7 @@ def main(argv: list[str] | None = None) -> dict:
         counts = {"pair": collections.Counter(), "point": collections.Counter()}
         describe = (lambda spec: describe_video(spec, ends)) if task.startswith("video") else describe_image
         for ex, verdict in zip(pairs, verdicts, strict=True):
-            text = verdict.raw_text or ""
+            text = as_read(verdict.raw_text or "")
             if task == "video_gen":
                 lines = _lines(text, "Video")
                 for k, side, details in (("1", "a", ex.details_a), ("2", "b", ex.details_b)):
@@ -417,6 +421,7 @@ def main(argv: list[str] | None = None) -> dict:
                 oracle = target_text(
                     judge.protocol, task, "pair", *shapes_labels(task, ex, True, describe_style)
                 )
+                oracle = as_read(oracle)
                 outcome = "right_verdict" if verdict.winner == ex.label else "wrong_verdict"
                 counts["pair"]["departures"] += 1
                 counts["pair"][f"departure_{outcome}_{first_departure(text, oracle)}"] += 1
@@ -426,7 +431,7 @@ def main(argv: list[str] | None = None) -> dict:
                     counts["pair"], answer_checks(prompt, ex.spec[side]), _check_part(lines.get(k, ""))
                 )
         for ex, score in zip(points, scores, strict=True):
-            text = score.raw_text or ""
+            text = as_read(score.raw_text or "")
             if task == "video_gen":
                 checks = video_alignment_checks(ex.spec["prompt"], ex.spec["candidate"])
                 changed = video_changes(ex.spec["candidate"])

@@ -24,7 +24,7 @@ DEFAULT_OUT = REPO / "unireward" / "assets" / "default_model"
 
 
 def main(argv: list[str] | None = None) -> None:
-    from unireward.data.shapes import DESCRIBE_STYLES, VIDEO_STYLES
+    from unireward.data.shapes import DESCRIBE_STYLES, SHAPE_FIRST_SUFFIX, VIDEO_STYLES
     from unireward.train.shapes import ShapesTrainingConfig
 
     d = ShapesTrainingConfig(work_dir="")
@@ -125,6 +125,14 @@ def main(argv: list[str] | None = None) -> None:
         "as ends-checked, and video generation writes the subject's start and end look side by side "
         "before its ratings ('change colour red, ends blue: yes, shape square, ends square: no') "
         "(default without a value: becomes)",
+    )
+    parser.add_argument(
+        "--shape-first",
+        action="store_true",
+        help="with --describe shows or colours: descriptions name each object shape first ('Image shows: "
+        "cross red, circle blue.'), so no shape word follows a colour word there; written colour first, a "
+        "held-out pair's shape follows a colour the training text never puts before it (research log, "
+        "session 23)",
     )
     parser.add_argument(
         "--lookup-drills",
@@ -259,7 +267,9 @@ def main(argv: list[str] | None = None) -> None:
         spec=spec,
         balanced_checks=args.balanced_checks,
         und_tie_rate=args.und_ties,
-        describe=args.describe + (VIDEO_STYLES[args.describe_videos].suffix if args.describe_videos else ""),
+        describe=args.describe
+        + (VIDEO_STYLES[args.describe_videos].suffix if args.describe_videos else "")
+        + (SHAPE_FIRST_SUFFIX if args.shape_first else ""),
         drills=DrillPlan(
             lookup=args.lookup_drills,
             warmup_lookup=warmup_drills,
@@ -384,7 +394,7 @@ answers only: it is a demonstration and test model, not a general reward model.
 
 def data_description(meta: dict, args) -> str:
     """The model card's "Data" line: what the training rows were, from the run's unireward.json."""
-    from unireward.data.shapes import check_describe, video_lines
+    from unireward.data.shapes import check_describe, shape_first_names, video_lines
 
     drills = sum(
         meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills", "change_drills")
@@ -414,6 +424,8 @@ def data_description(meta: dict, args) -> str:
             data += "beside the asked colour"
         if style in ("lookup-checks", "colours"):
             data += " (point answers too)"
+        if shape_first_names(meta["describe"]):
+            data += " (each object named shape first: 'cross red')"
         if (lines := video_lines(meta["describe"])).describes:
             data += "; video-task targets first say what each video shows"
             if lines.ends:

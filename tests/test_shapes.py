@@ -150,6 +150,49 @@ def test_describe_says_what_each_image_shows_left_to_right_before_the_checks():
     assert explanation("video_und", video, describe="shows") == explanation("video_und", video)
 
 
+def test_shape_first_names_every_described_object_shape_first_and_nothing_else():
+    from unireward.data.shapes import (
+        change_drill,
+        check_describe,
+        colour_first,
+        describe_image,
+        describe_video,
+        explanation,
+        lookup_drill,
+        shape_first_names,
+    )
+
+    spec = ImageSpec((Obj("red", "cross", 0.7, 0.3), Obj("blue", "circle", 0.2, 0.8)))
+    assert describe_image(spec, shape_first=True) == "circle blue, cross red"
+    red_square = Obj("red", "square", 0.5, 0.5)
+    clip = VideoSpec((Track(red_square, change_at=0.5, change_colour="blue"),))
+    assert describe_video(clip, shape_first=True) == "square red static, becomes blue"
+    assert describe_video(clip, ends=True, shape_first=True) == "square red static, ends square blue"
+    both = VideoSpec((Track(red_square, change_at=0.5, change_colour="blue", change_shape="cross"),))
+    assert describe_video(both) == "red square static, becomes blue cross"
+    assert describe_video(both, shape_first=True) == "square red static, becomes cross blue"
+
+    style = "colours+videos-ends-checked-changes"
+    assert shape_first_names(style + "+shape-first") and not shape_first_names(style)
+    assert check_describe(style + "+shape-first") == "colours"
+    with pytest.raises(ValueError, match="lookup"):
+        check_describe("lookup-checks+shape-first")
+    # Only the descriptions change: read back colour first, every target is the colour-first one.
+    world = ShapesWorld(4)
+    for task in ("image_gen", "image_und", "video_gen", "video_und"):
+        for ex in (world.pair_example(task), world.point_example(task)):
+            first = explanation(task, ex, style + "+shape-first")
+            assert colour_first(first) == explanation(task, ex, style)
+            assert first != explanation(task, ex, style)
+    drill = world.pair_example("image_gen")
+    assert [colour_first(t) for t in lookup_drill(drill, "colours", True)] == list(
+        lookup_drill(drill, "colours")
+    )
+    shown, answer = change_drill(np.random.default_rng(1), 8, shape_first=True)
+    plain = change_drill(np.random.default_rng(1), 8)
+    assert (colour_first(shown), answer) == plain and shown != plain[0]
+
+
 def _image_gen_pair(caption: Caption, a: ImageSpec, b: ImageSpec, scores: tuple[float, float]) -> PairExample:
     """A hand-made image-generation pair with the oracle's elements (A labelled better)."""
     from unireward.data.shapes import image_elements

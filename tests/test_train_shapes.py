@@ -557,6 +557,29 @@ def test_change_drills_copy_the_asked_objects_looks_and_say_yes_exactly_when_the
     assert DrillPlan(change=2) and DrillPlan(change=2).card_fields()["change_drills"] == 2
 
 
+def test_shape_first_stream_differs_from_the_plain_one_only_in_its_names():
+    """Task rows and every drill that describes (lookup, naming, change) name objects shape first; read
+    back colour first, the stream is the plain one row for row."""
+    import itertools
+
+    from unireward.data.shapes import colour_first
+    from unireward.train.shapes import DrillPlan, shapes_sft_stream
+
+    describe = "colours+videos-ends-checked-changes"
+    plan = DrillPlan(lookup=1, naming=1, change=1)
+
+    def rows(style):
+        stream = shapes_sft_stream(("image_gen", "video_gen"), seed=4, describe=style, drills=plan)
+        return list(itertools.islice(iter(stream), 14))
+
+    first, plain = rows(describe + "+shape-first"), rows(describe)
+    assert row_kinds(first) == row_kinds(plain) and {"drill", "name", "change"} <= set(row_kinds(first))
+    for a, b in zip(first, plain, strict=True):
+        assert (a["prompt"], a["completion"]) != (b["prompt"], b["completion"])
+        assert colour_first(a["completion"]) == b["completion"]
+        assert colour_first(a["prompt"]) == b["prompt"]
+
+
 def test_palette_shape_drills_name_the_shapes_of_a_randomly_coloured_image(tiny_model_dir):
     """Each drill row carries one image whose colours are not the world's and names its shapes left to
     right; the task rows stay as without drills, and the collator batches drill and task rows together."""

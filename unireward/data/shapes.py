@@ -28,6 +28,7 @@ Streams are seeded from (seed, split, task, kind), so each split is deterministi
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
@@ -1192,14 +1193,36 @@ def left_to_right(objects) -> list[Obj]:
     return sorted(objects, key=lambda o: (o.x, o.y))
 
 
-def describe_image(spec: ImageSpec) -> str:
-    """The objects an image shows, left to right (`red cross, blue circle`; `nothing` when empty).
+def object_name(colour: str, shape: str, shape_first: bool = False) -> str:
+    """An object as descriptions name it: `red cross`, or with `shape_first` `cross red`.
+
+    Why shape first: a description written colour first names a held-out pair's shape right after its
+    colour word, where the train split's text never has that shape, and that colour->shape prior
+    overrules the vision tower (research log, sessions 10 and 23); named shape first, the shape word
+    follows only a separator.
+    """
+    return f"{shape} {colour}" if shape_first else f"{colour} {shape}"
+
+
+_SHAPE_THEN_COLOUR = re.compile(rf"\b({'|'.join(SHAPES)}) ({'|'.join(COLOURS)})\b")
+
+
+def colour_first(text: str) -> str:
+    """`text` with every shape-first name (`cross red`) written colour first (`red cross`), so a
+    shape-first judge's descriptions compare with the colour-first ones the benchmarks parse."""
+    return _SHAPE_THEN_COLOUR.sub(r"\2 \1", text)
+
+
+def describe_image(spec: ImageSpec, shape_first: bool = False) -> str:
+    """The objects an image shows, left to right (`red cross, blue circle`; `nothing` when empty); with
+    `shape_first`, each named shape first (`object_name`).
 
     Written before the element checks when training with `describe`: reading out what each visual token
     shows binds colour and shape for free (one token holds both), and the checks then compare text with
     text, instead of asking the language model to search the image for a colour-and-shape conjunction.
     """
-    return ", ".join(f"{o.colour} {o.shape}" for o in left_to_right(spec.objects)) or "nothing"
+    names = (object_name(o.colour, o.shape, shape_first) for o in left_to_right(spec.objects))
+    return ", ".join(names) or "nothing"
 
 
 def appearance_order(track: Track) -> tuple[float, float, float]:
@@ -1207,7 +1230,7 @@ def appearance_order(track: Track) -> tuple[float, float, float]:
     return (track.appear, track.obj.x, track.obj.y)
 
 
-def describe_video(spec: VideoSpec, ends: bool = False) -> str:
+def describe_video(spec: VideoSpec, ends: bool = False, shape_first: bool = False) -> str:
     """What a video shows, as `describe_image` for images: each object with its motion and any change,
     in order of appearance (`; then` before an object that appears later, `; ` between objects that
     appear together), then flicker (`red square moving left quickly, becomes blue; then green cross
@@ -1216,15 +1239,18 @@ def describe_video(spec: VideoSpec, ends: bool = False) -> str:
     With `ends`, every object states its last look whether or not it changed (`red square moving left
     quickly, ends blue square`): "does it change?" is then a comparison of two written words, where a
     `becomes` asks the model to notice the change before writing anything (research log, session 13).
+    With `shape_first`, objects and last looks are named shape first (`object_name`).
     """
 
     def phrase(t: Track) -> str:
         motion = f"moving {t.direction} {ADVERBS[t.speed]}" if t.speed else "static"
         end, (colour_changed, shape_changed) = t.at(1.0), _changes(t)
+        name = object_name(t.obj.colour, t.obj.shape, shape_first)
         if ends:
-            return f"{t.obj.colour} {t.obj.shape} {motion}, ends {end.colour} {end.shape}"
-        change = " ".join([end.colour] * colour_changed + [end.shape] * shape_changed)
-        return f"{t.obj.colour} {t.obj.shape} {motion}" + (f", becomes {change}" if change else "")
+            return f"{name} {motion}, ends {object_name(end.colour, end.shape, shape_first)}"
+        change = [end.colour] * colour_changed + [end.shape] * shape_changed
+        change = " ".join(reversed(change) if shape_first else change)
+        return f"{name} {motion}" + (f", becomes {change}" if change else "")
 
     groups: dict[float, list[Track]] = {}
     for t in sorted(spec.tracks, key=appearance_order):
@@ -1325,7 +1351,18 @@ NO_VIDEOS = VideoStyle("")  # targets that do not describe videos
 DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks", "colours")
 
 
+# A last suffix of `describe` (after any VIDEO_STYLES one) that names objects shape first in descriptions
+# (`object_name`, research log session 23), e.g. "colours+videos-ends-checked-changes+shape-first".
+SHAPE_FIRST_SUFFIX = "+shape-first"
+
+
+def shape_first_names(describe: str) -> bool:
+    """Whether the descriptions of a `describe` style name objects shape first (`SHAPE_FIRST_SUFFIX`)."""
+    return describe.endswith(SHAPE_FIRST_SUFFIX)
+
+
 def _split_describe(describe: str) -> tuple[str, str]:
+    describe = describe.removesuffix(SHAPE_FIRST_SUFFIX)
     for name, style in VIDEO_STYLES.items():  # no suffix ends another, so the order does not matter
         if describe.endswith(style.suffix):
             return describe.removesuffix(style.suffix), name
@@ -1339,7 +1376,13 @@ def check_describe(describe: str) -> str:
     if style not in ("", *DESCRIBE_STYLES):
         raise ValueError(
             f"describe must be '' or one of {DESCRIBE_STYLES}, each optionally followed by one of "
-            f"{tuple(v.suffix for v in VIDEO_STYLES.values())}, got {describe!r}"
+            f"{tuple(v.suffix for v in VIDEO_STYLES.values())} and then {SHAPE_FIRST_SUFFIX!r}, "
+            f"got {describe!r}"
+        )
+    if shape_first_names(describe) and style not in ("shows", "colours"):
+        raise ValueError(
+            f"{SHAPE_FIRST_SUFFIX!r} needs the 'shows' or 'colours' image style (the 'lookup' ones write "
+            f"colour-first lookups), got {describe!r}"
         )
     return style
 
@@ -1443,37 +1486,40 @@ def lookup_style(describe: str) -> str:
     return "colours" if style == "colours" else "sees" if style.startswith("lookup") else ""
 
 
-def lookup_drill(example: PairExample, lookup: str = "sees") -> tuple[str, str]:
+def lookup_drill(example: PairExample, lookup: str = "sees", shape_first: bool = False) -> tuple[str, str]:
     """A text-only exercise of the `lookup` checks of an image-generation pair: (prompt, answer).
 
     The prompt gives each image's description as text and the caption; the answer is the pair target's
     description and object/count checks, word for word, without the relation, quality and score (which
     the text does not decide). A drill costs a fraction of an image row, so many of them put gradient on
-    the comparison step that image rows leave at chance (research log, sessions 7 and 8).
+    the comparison step that image rows leave at chance (research log, sessions 7 and 8). `shape_first`
+    names objects as `object_name` does.
     """
     cap = example.spec["prompt"]
     images = (example.spec["a"], example.spec["b"])
-    shown = " ".join(f"Image {k} shows {describe_image(c)}." for k, c in enumerate(images, 1))
+    shown = " ".join(f"Image {k} shows {describe_image(c, shape_first)}." for k, c in enumerate(images, 1))
     prompt = f"{shown}\nCaption: {cap.text}\nFor each image, what does it show of each caption object?"
     lines = []
     for k, (c, details) in enumerate(zip(images, (example.details_a, example.details_b)), 1):
         elements = [e for e in details["elements"] if e[1] != "relation"]
-        lines.append(f"Image {k}: shows {describe_image(c)}; {_element_checks(cap, c, elements, lookup)}.")
+        checks = _element_checks(cap, c, elements, lookup)
+        lines.append(f"Image {k}: shows {describe_image(c, shape_first)}; {checks}.")
     return prompt, "\n".join(lines)
 
 
-def shows_line(media: ImageSpec | VideoSpec, ends: bool = False) -> str:
+def shows_line(media: ImageSpec | VideoSpec, ends: bool = False, shape_first: bool = False) -> str:
     """The line a `describe` target writes before its checks: `Image shows: red cross, blue circle.` or
-    `Video shows: ...` (`describe_image`, `describe_video`, with `ends` as it takes it)."""
+    `Video shows: ...` (`describe_image`, `describe_video`, with `ends` and `shape_first` as they take
+    them)."""
     if isinstance(media, VideoSpec):
-        return f"Video shows: {describe_video(media, ends)}."
-    return f"Image shows: {describe_image(media)}."
+        return f"Video shows: {describe_video(media, ends, shape_first)}."
+    return f"Image shows: {describe_image(media, shape_first)}."
 
 
 NAME_DRILL_PROMPT = "Name the objects of a scene, left to right."
 
 
-def name_drill(spec: ImageSpec) -> tuple[str, str]:
+def name_drill(spec: ImageSpec, shape_first: bool = False) -> tuple[str, str]:
     """A text-only naming exercise: (prompt, a scene's description as `describe_image` writes it).
 
     Drawn over every colour×shape pair (split "any"), these rows give each colour word every shape word
@@ -1481,7 +1527,7 @@ def name_drill(spec: ImageSpec) -> tuple[str, str]:
     split's text never pairs a colour with its held-out shape, and that prior overrules the vision tower
     on held-out media (research log, session 10).
     """
-    return NAME_DRILL_PROMPT, describe_image(spec)
+    return NAME_DRILL_PROMPT, describe_image(spec, shape_first)
 
 
 PALETTE_SHAPE_PROMPT = "The colours of this image are random. Name the shape of each object, left to right."
@@ -1505,7 +1551,7 @@ def comparison_drill(example: PointExample, describe: str = "") -> tuple[str, st
     image-generation checks. `describe` picks how videos are described (`video_style`).
     """
     prompt = example.spec["prompt"]
-    shows = shows_line(prompt.media, video_lines(describe).ends)
+    shows = shows_line(prompt.media, video_lines(describe).ends, shape_first_names(describe))
     text = (
         f"{shows}\nQuestion: {prompt.question.text}\n"
         f"Correct answer: {true_answer(prompt)}\n"
@@ -1517,7 +1563,7 @@ def comparison_drill(example: PointExample, describe: str = "") -> tuple[str, st
 CHANGE_DRILL_QUESTION = "Does the {colour} {shape} change?"
 
 
-def change_drill(rng: np.random.Generator, num_frames: int = 8) -> tuple[str, str]:
+def change_drill(rng: np.random.Generator, num_frames: int = 8, shape_first: bool = False) -> tuple[str, str]:
     """A text-only exercise of the video-generation change line: (prompt, `video_change_checks`).
 
     The prompt is a description as the `ends` targets write it (`red square moving left quickly, ends
@@ -1527,6 +1573,7 @@ def change_drill(rng: np.random.Generator, num_frames: int = 8) -> tuple[str, st
     different words and then wrote `no` in about half the cases (research log, session 18): generated
     videos rarely change, so the task rows teach `no`. Here colour and shape each change with probability
     1/2, over every colour×shape pair, so the yes/no can only come from comparing the two words.
+    `shape_first` describes as `object_name` names (the question stays in caption order).
     """
     dr = _Draw(rng, "any", num_frames)
     colour, shape = dr.pick(COLOURS), dr.pick(SHAPES)
@@ -1542,7 +1589,7 @@ def change_drill(rng: np.random.Generator, num_frames: int = 8) -> tuple[str, st
         tracks.append(dr.track(*other, appear=dr.pick((0.0, dr.time(1, 3)))))
     spec = VideoSpec(tuple(tracks))
     question = CHANGE_DRILL_QUESTION.format(colour=colour, shape=shape)
-    return f"{shows_line(spec, ends=True)}\n{question}", video_change_checks(spec)
+    return f"{shows_line(spec, True, shape_first)}\n{question}", video_change_checks(spec)
 
 
 def quality_word(spec: ImageSpec) -> str:
@@ -1559,19 +1606,21 @@ def _candidate_summary(
     prompt: Any,
     describe: str = "",
     videos: VideoStyle = NO_VIDEOS,
+    shape_first: bool = False,
 ) -> str:
     """One candidate's line of a pair explanation; `describe` is the image style (no VIDEOS_SUFFIX), and
     with a `videos` style (`video_lines`) a video-generation line first says what the video shows and
-    checks the caption beside it (`describe_video`, `video_alignment_checks`)."""
+    checks the caption beside it (`describe_video`, `video_alignment_checks`); `shape_first` names
+    described objects as `object_name` does."""
     word = task.media_word
     if task == Task.IMAGE_GEN:
         elements = _element_checks(prompt, candidate, details["elements"], lookup_style(describe))
         quality = quality_word(candidate)
-        shows = f"shows {describe_image(candidate)}; " if describe else ""
+        shows = f"shows {describe_image(candidate, shape_first)}; " if describe else ""
         return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
     if task == Task.VIDEO_GEN:
         dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
-        shown = describe_video(candidate, videos.ends)
+        shown = describe_video(candidate, videos.ends, shape_first)
         looked = f"shows {shown}; {video_alignment_checks(prompt, candidate)}; " if videos.describes else ""
         if videos.gen_change_line:
             looked += f"change {video_change_checks(candidate)}; "
@@ -1593,15 +1642,16 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     followed by a VIDEO_STYLES suffix also describes videos (`describe_video`): video generation then
     checks the caption's elements against that text before rating, video understanding says it before
     the answer ("ends-checked": and a change question's `change_line`; "ends-checked-order": and an order
-    question's `order_line` too).
+    question's `order_line` too). A final SHAPE_FIRST_SUFFIX names described objects shape first.
     """
     task = Task.parse(task)
     videos = video_lines(describe)
+    shape_first = shape_first_names(describe)
     describe = check_describe(describe)
     prompt = example.spec["prompt"]
     shows = ""
     if (describe and task == Task.IMAGE_UND) or (videos.describes and task == Task.VIDEO_UND):
-        shows = f"{shows_line(prompt.media, videos.ends)}\n"
+        shows = f"{shows_line(prompt.media, videos.ends, shape_first)}\n"
     if videos.change_line and task == Task.VIDEO_UND and prompt.question.kind == "change":
         shows += f"{change_line(prompt)}\n"
     if videos.order_line and task == Task.VIDEO_UND and prompt.question.kind == "order":
@@ -1609,7 +1659,8 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     if videos.describes and task == Task.VIDEO_GEN and isinstance(example, PointExample):
         c = example.spec["candidate"]
         changes = f"\nChange: {video_change_checks(c)}." if videos.gen_change_line else ""
-        return f"{shows_line(c, videos.ends)}\nCaption: {video_alignment_checks(prompt, c)}.{changes}"
+        shown = shows_line(c, videos.ends, shape_first)
+        return f"{shown}\nCaption: {video_alignment_checks(prompt, c)}.{changes}"
     if isinstance(example, PointExample):
         if task == Task.IMAGE_GEN:
             c = example.spec["candidate"]
@@ -1620,7 +1671,7 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
             elif describe in ("lookup-checks", "colours"):
                 checks = _element_checks(prompt, c, example.details["elements"], lookup_style(describe))
                 quality = f"{checks}.\n{quality}"
-            return f"{shows_line(c)}\n{quality}" if describe else quality
+            return f"{shows_line(c, shape_first=shape_first)}\n{quality}" if describe else quality
         if task.is_generation:
             return ""
         checks = answer_checks(prompt, example.spec["candidate"])
@@ -1631,6 +1682,8 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
         (2, "b", example.scores[1], example.details_b),
     ):
         parts.append(
-            _candidate_summary(task, k, example.spec[side], score, details, prompt, describe, videos)
+            _candidate_summary(
+                task, k, example.spec[side], score, details, prompt, describe, videos, shape_first
+            )
         )
     return "\n".join(parts)
