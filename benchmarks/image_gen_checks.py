@@ -19,7 +19,7 @@ import re
 import time
 from pathlib import Path
 
-from _descriptions import objects_line, objects_summary, tally_objects
+from _descriptions import names_reader, objects_line, objects_summary, tally_objects
 from _results import result_header, write_result
 
 from unireward.data.shapes import PLURALS
@@ -166,11 +166,9 @@ def main(argv: list[str] | None = None) -> dict:
     from unireward.data.shapes import (
         ShapesWorld,
         caption_objects,
-        colour_first,
         describe_image,
         quality_word,
         sees,
-        shape_first_names,
     )
     from unireward.judge import default_model_path, load_judge, model_meta
 
@@ -188,9 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
     judge = load_judge(
         args.model, decision="generate", batch_size=args.batch_size, frame_policy=BENCH_FRAME_POLICY
     )
-    describe_style = model_meta(args.model or default_model_path()).get("describe", "")
-    # a shape-first judge's names, written colour first as the truth and the parsers have them
-    as_read = colour_first if shape_first_names(describe_style) else str
+    as_read = names_reader(model_meta(args.model or default_model_path()).get("describe", ""))
     world = ShapesWorld(args.seed)
     pairs = [world.pair_example("image_gen", args.split) for _ in range(args.n)]
     points = [world.point_example("image_gen", args.split) for _ in range(args.n)]

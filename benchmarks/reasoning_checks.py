@@ -35,7 +35,7 @@ import re
 import time
 from pathlib import Path
 
-from _descriptions import objects_line, objects_summary, tally_objects
+from _descriptions import names_reader, objects_line, objects_summary, tally_objects
 from _results import result_header, write_result
 
 from unireward.protocols.v1 import VIDEO_DIMENSIONS
@@ -363,10 +363,8 @@ def main(argv: list[str] | None = None) -> dict:
     from unireward.data.shapes import (
         ShapesWorld,
         answer_checks,
-        colour_first,
         describe_image,
         describe_video,
-        shape_first_names,
         video_alignment_checks,
         video_changes,
         video_lines,
@@ -393,8 +391,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     world = ShapesWorld(args.seed)
     describe_style = model_meta(args.model or default_model_path()).get("describe", "")
-    # a shape-first judge's names, written colour first as the truth and the parsers have them
-    as_read = colour_first if shape_first_names(describe_style) else str
+    as_read = names_reader(describe_style)
     ends = video_lines(describe_style).ends
     start = time.perf_counter()
     result = {}
@@ -418,10 +415,8 @@ def main(argv: list[str] | None = None) -> dict:
             prompt = ex.spec["prompt"]
             tally_question(counts["pair"], prompt, text, describe, ends)
             if ex.label != "tie":
-                oracle = target_text(
-                    judge.protocol, task, "pair", *shapes_labels(task, ex, True, describe_style)
-                )
-                oracle = as_read(oracle)
+                labels = shapes_labels(task, ex, True, describe_style)
+                oracle = as_read(target_text(judge.protocol, task, "pair", *labels))
                 outcome = "right_verdict" if verdict.winner == ex.label else "wrong_verdict"
                 counts["pair"]["departures"] += 1
                 counts["pair"][f"departure_{outcome}_{first_departure(text, oracle)}"] += 1
