@@ -5,16 +5,17 @@ from __future__ import annotations
 import collections
 import re
 
-from unireward.data.shapes import COLOURS, HELD_OUT, SHAPES, colour_first, shape_first_names
+from unireward.data.shapes import COLOURS, HELD_OUT, SHAPES, colour_first, names_style
 
 # A colour and shape named together; `becomes blue square` (a video's change) is not a new object.
 _OBJECT = re.compile(rf"(?<!becomes )\b({'|'.join(COLOURS)}) ({'|'.join(SHAPES)})\b")
 
 
 def names_reader(describe: str):
-    """How to read a judge of `describe` style: a shape-first judge's names written colour first
-    (`shapes.colour_first`), as the true descriptions and the parsers here have them; others unchanged."""
-    return colour_first if shape_first_names(describe) else str
+    """How to read a judge of `describe` style: a shape-first or two-lists judge's names written colour
+    first (`shapes.colour_first`), as the true descriptions and the parsers here have them; others
+    unchanged."""
+    return str if names_style(describe) == "colour-first" else colour_first
 
 
 def tally_objects(counts: collections.Counter, true_description: str, said_description: str) -> None:

@@ -1,13 +1,16 @@
 """Does the word a judge writes first decide the word it writes second? A teacher-forced naming probe.
 
-A `describe`-trained judge names each object with two words, colour then shape (`red cross`), or shape
-then colour with `--shape-first`. Held-out colour×shape pairs are never written in training, and judges
+A `describe`-trained judge names each object with two words, colour then shape (`red cross`), shape then
+colour with `--names shape-first`, or in two lists, shapes then colours (`shapes cross, circle; colours red,
+blue`) with `--names two-lists`. Held-out colour×shape pairs are never written in training, and judges
 name them wrong far more often than seen pairs, mostly in the second word (research log, sessions 10 and
 23). This script draws image-understanding points (one image each), and for every object of the image
 feeds the judge its true description up to that object, then one first word, and reads the probability
 of the true second word among all of them (4 shapes, or 7 colours for a shape-first judge). The first word
 is the true one, or another one that makes a seen pair with the true second word (so no prior forbids
-it). Reading from the image alone would give the true second word whatever the first word is.
+it). Reading from the image alone would give the true second word whatever the first word is. For a
+two-lists judge the first word is the object's entry in the shapes list (the whole list is given) and the
+second its entry in the colours list.
 
     python benchmarks/naming_prior.py --model rm/ --n 150   # -> results/naming_prior.json
 """
@@ -36,8 +39,8 @@ def main(argv: list[str] | None = None) -> dict:
         SHAPES,
         ShapesWorld,
         left_to_right,
+        names_style,
         object_name,
-        shape_first_names,
     )
     from unireward.judge import default_model_path, load_judge, model_meta
     from unireward.judge.backend import Prepared
@@ -56,8 +59,20 @@ def main(argv: list[str] | None = None) -> dict:
     meta = model_meta(args.model or default_model_path())
     if not meta.get("describe"):
         parser.error("the judge does not describe images (it was not trained with --describe)")
-    shape_first = shape_first_names(meta["describe"])
+    names = names_style(meta["describe"])
+    shape_first = names != "colour-first"  # the shape is the first word of both other styles
     firsts, seconds = (tuple(SHAPES), tuple(COLOURS)) if shape_first else (tuple(COLOURS), tuple(SHAPES))
+
+    def head(objects: list, i: int, first: str) -> str:
+        """The teacher-forced description up to object `i`'s second word, with `first` as its first."""
+        if names == "two-lists":
+            shapes = [first if j == i else p.shape for j, p in enumerate(objects)]
+            return f"Image shows: shapes {', '.join(shapes)}; colours " + "".join(
+                f"{p.colour}, " for p in objects[:i]
+            )
+        named = "".join(f"{object_name(p.colour, p.shape, names)}, " for p in objects[:i])
+        return f"Image shows: {named}{first} "
+
     judge = load_judge(args.model, decision="generate", frame_policy=BENCH_FRAME_POLICY)
     world = ShapesWorld(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -70,20 +85,18 @@ def main(argv: list[str] | None = None) -> dict:
         prepared = Prepared(conv.messages, images, [])
         objects = left_to_right(ex.spec["prompt"].media.objects)
         for i, o in enumerate(objects):
-            named = [object_name(p.colour, p.shape, shape_first) for p in objects[:i]]
-            head = "Image shows: " + "".join(f"{n}, " for n in named)
             first, second = (o.shape, o.colour) if shape_first else (o.colour, o.shape)
             seen_with = [f for f in firsts if ((second, f) if shape_first else (f, second)) not in HELD_OUT]
             others = [f for f in seen_with if f != first]
             kind = "held_out" if (o.colour, o.shape) in HELD_OUT else "seen"
             for which, word in zip(FIRST_WORDS, (first, others[rng.integers(len(others))]), strict=True):
-                conts = [f"{head}{word} {s}" for s in seconds]
+                conts = [f"{head(objects, i, word)}{s}" for s in seconds]
                 logp = np.array(judge.backend.continuation_logprobs([prepared], [conts])[0])
                 p = np.exp(logp - logp.max())
                 probs[kind, which].append(float(p[seconds.index(second)] / p.sum()))
 
     result = result_header(
-        __file__, argv, judge, start, n=args.n, seed=args.seed, split=args.split, shape_first=shape_first
+        __file__, argv, judge, start, n=args.n, seed=args.seed, split=args.split, names=names
     )
     for kind in ("held_out", "seen"):
         result[kind] = {
@@ -94,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
             for which in FIRST_WORDS
             if probs[kind, which]
         }
-    order = "shape, then colour" if shape_first else "colour, then shape"
+    order = {"colour-first": "colour, then shape", "shape-first": "shape, then colour"}.get(names, names)
     print(f"model {judge.describe().get('model')}  split {args.split}  n {args.n}  ({order})")
     print(
         "{:<9} {:>8} {:>22} {:>23}".format(

@@ -24,7 +24,7 @@ DEFAULT_OUT = REPO / "unireward" / "assets" / "default_model"
 
 
 def main(argv: list[str] | None = None) -> None:
-    from unireward.data.shapes import DESCRIBE_STYLES, SHAPE_FIRST_SUFFIX, VIDEO_STYLES
+    from unireward.data.shapes import DESCRIBE_STYLES, NAME_STYLES, NAME_SUFFIXES, VIDEO_STYLES
     from unireward.train.shapes import ShapesTrainingConfig
 
     d = ShapesTrainingConfig(work_dir="")
@@ -127,12 +127,22 @@ def main(argv: list[str] | None = None) -> None:
         "(default without a value: becomes)",
     )
     parser.add_argument(
+        "--names",
+        choices=NAME_STYLES,
+        default="colour-first",
+        help="with --describe shows or colours, how descriptions name objects: colour-first ('Image shows: "
+        "red cross, blue circle.'); shape-first ('cross red, circle blue'), so no shape word follows a "
+        "colour word (research log, session 23); two-lists ('shapes cross, circle; colours red, blue'), so "
+        "no word of an object's name follows the other (session 24; video objects stay colour first). "
+        "Written colour first, a held-out pair's shape follows a colour the training text never puts "
+        "before it",
+    )
+    parser.add_argument(
         "--shape-first",
-        action="store_true",
-        help="with --describe shows or colours: descriptions name each object shape first ('Image shows: "
-        "cross red, circle blue.'), so no shape word follows a colour word there; written colour first, a "
-        "held-out pair's shape follows a colour the training text never puts before it (research log, "
-        "session 23)",
+        action="store_const",
+        const="shape-first",
+        dest="names",
+        help="the same as --names shape-first",
     )
     parser.add_argument(
         "--lookup-drills",
@@ -269,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
         und_tie_rate=args.und_ties,
         describe=args.describe
         + (VIDEO_STYLES[args.describe_videos].suffix if args.describe_videos else "")
-        + (SHAPE_FIRST_SUFFIX if args.shape_first else ""),
+        + NAME_SUFFIXES[args.names],
         drills=DrillPlan(
             lookup=args.lookup_drills,
             warmup_lookup=warmup_drills,
@@ -394,7 +404,7 @@ answers only: it is a demonstration and test model, not a general reward model.
 
 def data_description(meta: dict, args) -> str:
     """The model card's "Data" line: what the training rows were, from the run's unireward.json."""
-    from unireward.data.shapes import check_describe, shape_first_names, video_lines
+    from unireward.data.shapes import check_describe, names_style, video_lines
 
     drills = sum(
         meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills", "change_drills")
@@ -424,8 +434,12 @@ def data_description(meta: dict, args) -> str:
             data += "beside the asked colour"
         if style in ("lookup-checks", "colours"):
             data += " (point answers too)"
-        if shape_first_names(meta["describe"]):
+        names = names_style(meta["describe"])
+        if names == "shape-first":
             data += " (each object named shape first: 'cross red')"
+        elif names == "two-lists":
+            data += " (image objects as two lists, shapes then colours: "
+            data += "'shapes cross, circle; colours red, blue')"
         if (lines := video_lines(meta["describe"])).describes:
             data += "; video-task targets first say what each video shows"
             if lines.ends:

@@ -159,21 +159,21 @@ def test_shape_first_names_every_described_object_shape_first_and_nothing_else()
         describe_video,
         explanation,
         lookup_drill,
-        shape_first_names,
+        names_style,
     )
 
     spec = ImageSpec((Obj("red", "cross", 0.7, 0.3), Obj("blue", "circle", 0.2, 0.8)))
-    assert describe_image(spec, shape_first=True) == "circle blue, cross red"
+    assert describe_image(spec, names="shape-first") == "circle blue, cross red"
     red_square = Obj("red", "square", 0.5, 0.5)
     clip = VideoSpec((Track(red_square, change_at=0.5, change_colour="blue"),))
-    assert describe_video(clip, shape_first=True) == "square red static, becomes blue"
-    assert describe_video(clip, ends=True, shape_first=True) == "square red static, ends square blue"
+    assert describe_video(clip, names="shape-first") == "square red static, becomes blue"
+    assert describe_video(clip, ends=True, names="shape-first") == "square red static, ends square blue"
     both = VideoSpec((Track(red_square, change_at=0.5, change_colour="blue", change_shape="cross"),))
     assert describe_video(both) == "red square static, becomes blue cross"
-    assert describe_video(both, shape_first=True) == "square red static, becomes cross blue"
+    assert describe_video(both, names="shape-first") == "square red static, becomes cross blue"
 
     style = "colours+videos-ends-checked-changes"
-    assert shape_first_names(style + "+shape-first") and not shape_first_names(style)
+    assert names_style(style + "+shape-first") == "shape-first" and names_style(style) == "colour-first"
     assert check_describe(style + "+shape-first") == "colours"
     with pytest.raises(ValueError, match="lookup"):
         check_describe("lookup-checks+shape-first")
@@ -185,12 +185,58 @@ def test_shape_first_names_every_described_object_shape_first_and_nothing_else()
             assert colour_first(first) == explanation(task, ex, style)
             assert first != explanation(task, ex, style)
     drill = world.pair_example("image_gen")
-    assert [colour_first(t) for t in lookup_drill(drill, "colours", True)] == list(
+    assert [colour_first(t) for t in lookup_drill(drill, "colours", "shape-first")] == list(
         lookup_drill(drill, "colours")
     )
-    shown, answer = change_drill(np.random.default_rng(1), 8, shape_first=True)
+    shown, answer = change_drill(np.random.default_rng(1), 8, names="shape-first")
     plain = change_drill(np.random.default_rng(1), 8)
     assert (colour_first(shown), answer) == plain and shown != plain[0]
+
+
+def test_two_lists_write_image_objects_as_shapes_then_colours_and_leave_videos_colour_first():
+    from unireward.data.shapes import (
+        check_describe,
+        colour_first,
+        describe_image,
+        describe_video,
+        explanation,
+        lookup_drill,
+        name_drill,
+        names_style,
+    )
+
+    spec = ImageSpec((Obj("red", "cross", 0.7, 0.3), Obj("blue", "circle", 0.2, 0.8)))
+    assert describe_image(spec, "two-lists") == "shapes circle, cross; colours blue, red"
+    assert describe_image(ImageSpec(()), "two-lists") == "nothing"
+    assert name_drill(spec, "two-lists")[1] == "shapes circle, cross; colours blue, red"
+    clip = VideoSpec((Track(Obj("red", "square", 0.5, 0.5), change_at=0.5, change_colour="blue"),))
+    assert describe_video(clip, ends=True, names="two-lists") == describe_video(clip, ends=True)
+    # read back: pairs by position; a judge's lists of unequal length keep the unpaired words
+    assert colour_first("Image shows: shapes circle, cross; colours blue, red.") == (
+        "Image shows: blue circle, red cross."
+    )
+    assert colour_first("shows shapes circle, cross, square; colours blue; quality") == (
+        "shows blue circle, cross, square; quality"
+    )
+
+    style = "colours+videos-ends-checked-changes"
+    assert (
+        names_style(style + "+two-lists") == "two-lists" and check_describe(style + "+two-lists") == "colours"
+    )
+    with pytest.raises(ValueError, match="lookup"):
+        check_describe("lookup+two-lists")
+    with pytest.raises(ValueError, match="two-lists"):
+        check_describe("colours+two-list")
+    world = ShapesWorld(4)
+    for task in ("image_gen", "image_und", "video_gen", "video_und"):
+        for ex in (world.pair_example(task), world.point_example(task)):
+            lists = explanation(task, ex, style + "+two-lists")
+            assert colour_first(lists) == explanation(task, ex, style)
+            assert (lists != explanation(task, ex, style)) == task.startswith("image")
+    drill = world.pair_example("image_gen")
+    assert [colour_first(t) for t in lookup_drill(drill, "colours", "two-lists")] == list(
+        lookup_drill(drill, "colours")
+    )
 
 
 def _image_gen_pair(caption: Caption, a: ImageSpec, b: ImageSpec, scores: tuple[float, float]) -> PairExample:

@@ -1193,36 +1193,55 @@ def left_to_right(objects) -> list[Obj]:
     return sorted(objects, key=lambda o: (o.x, o.y))
 
 
-def object_name(colour: str, shape: str, shape_first: bool = False) -> str:
-    """An object as descriptions name it: `red cross`, or with `shape_first` `cross red`.
+def object_name(colour: str, shape: str, names: str = "colour-first") -> str:
+    """An object as descriptions name it: `red cross`, or with `names` "shape-first" `cross red`
+    (NAME_STYLES; "two-lists" names video objects colour first, as `describe_video` writes them).
 
     Why shape first: a description written colour first names a held-out pair's shape right after its
     colour word, where the train split's text never has that shape, and that colour->shape prior
     overrules the vision tower (research log, sessions 10 and 23); named shape first, the shape word
     follows only a separator.
     """
-    return f"{shape} {colour}" if shape_first else f"{colour} {shape}"
+    return f"{shape} {colour}" if names == "shape-first" else f"{colour} {shape}"
 
 
 _SHAPE_THEN_COLOUR = re.compile(rf"\b({'|'.join(SHAPES)}) ({'|'.join(COLOURS)})\b")
+_WORDS = r"[a-z]+(?:, [a-z]+)*"
+_TWO_LISTS = re.compile(rf"\bshapes ({_WORDS}); colours ({_WORDS})")
+
+
+def _lists_as_names(match: re.Match) -> str:
+    shapes, colours = match[1].split(", "), match[2].split(", ")
+    # lists of unequal length (a judge's slip) pair what they can; the rest is written alone
+    named = [f"{c} {s}" for c, s in zip(colours, shapes)]
+    longer = shapes if len(shapes) > len(colours) else colours
+    return ", ".join(named + longer[len(named) :])
 
 
 def colour_first(text: str) -> str:
-    """`text` with every shape-first name (`cross red`) written colour first (`red cross`), so a
-    shape-first judge's descriptions compare with the colour-first ones the benchmarks parse."""
-    return _SHAPE_THEN_COLOUR.sub(r"\2 \1", text)
+    """`text` with every shape-first name (`cross red`) and every two-lists description (`shapes cross,
+    circle; colours red, blue`) written as colour-first names (`red cross, blue circle`), so the
+    descriptions of any NAME_STYLES judge compare with the colour-first ones the benchmarks parse."""
+    return _SHAPE_THEN_COLOUR.sub(r"\2 \1", _TWO_LISTS.sub(_lists_as_names, text))
 
 
-def describe_image(spec: ImageSpec, shape_first: bool = False) -> str:
+def describe_image(spec: ImageSpec, names: str = "colour-first") -> str:
     """The objects an image shows, left to right (`red cross, blue circle`; `nothing` when empty); with
-    `shape_first`, each named shape first (`object_name`).
+    `names` "shape-first", each named shape first (`object_name`); with "two-lists", the shapes and then
+    the colours as two lists in the same order (`shapes cross, circle; colours red, blue`).
 
     Written before the element checks when training with `describe`: reading out what each visual token
     shows binds colour and shape for free (one token holds both), and the checks then compare text with
     text, instead of asking the language model to search the image for a colour-and-shape conjunction.
+    Why two lists: a judge finds an object by the first word of its name and reads the second from the
+    pairs it was trained on (research log, session 23); in two lists no shape word follows a colour word.
     """
-    names = (object_name(o.colour, o.shape, shape_first) for o in left_to_right(spec.objects))
-    return ", ".join(names) or "nothing"
+    objects = left_to_right(spec.objects)
+    if not objects:
+        return "nothing"
+    if names == "two-lists":
+        return f"shapes {', '.join(o.shape for o in objects)}; colours {', '.join(o.colour for o in objects)}"
+    return ", ".join(object_name(o.colour, o.shape, names) for o in objects)
 
 
 def appearance_order(track: Track) -> tuple[float, float, float]:
@@ -1230,7 +1249,7 @@ def appearance_order(track: Track) -> tuple[float, float, float]:
     return (track.appear, track.obj.x, track.obj.y)
 
 
-def describe_video(spec: VideoSpec, ends: bool = False, shape_first: bool = False) -> str:
+def describe_video(spec: VideoSpec, ends: bool = False, names: str = "colour-first") -> str:
     """What a video shows, as `describe_image` for images: each object with its motion and any change,
     in order of appearance (`; then` before an object that appears later, `; ` between objects that
     appear together), then flicker (`red square moving left quickly, becomes blue; then green cross
@@ -1239,17 +1258,18 @@ def describe_video(spec: VideoSpec, ends: bool = False, shape_first: bool = Fals
     With `ends`, every object states its last look whether or not it changed (`red square moving left
     quickly, ends blue square`): "does it change?" is then a comparison of two written words, where a
     `becomes` asks the model to notice the change before writing anything (research log, session 13).
-    With `shape_first`, objects and last looks are named shape first (`object_name`).
+    With `names` "shape-first", objects and last looks are named shape first (`object_name`); "two-lists"
+    leaves video objects colour first (each phrase holds one object's motion and looks).
     """
 
     def phrase(t: Track) -> str:
         motion = f"moving {t.direction} {ADVERBS[t.speed]}" if t.speed else "static"
         end, (colour_changed, shape_changed) = t.at(1.0), _changes(t)
-        name = object_name(t.obj.colour, t.obj.shape, shape_first)
+        name = object_name(t.obj.colour, t.obj.shape, names)
         if ends:
-            return f"{name} {motion}, ends {object_name(end.colour, end.shape, shape_first)}"
+            return f"{name} {motion}, ends {object_name(end.colour, end.shape, names)}"
         change = [end.colour] * colour_changed + [end.shape] * shape_changed
-        change = " ".join(reversed(change) if shape_first else change)
+        change = " ".join(reversed(change) if names == "shape-first" else change)
         return f"{name} {motion}" + (f", becomes {change}" if change else "")
 
     groups: dict[float, list[Track]] = {}
@@ -1351,18 +1371,23 @@ NO_VIDEOS = VideoStyle("")  # targets that do not describe videos
 DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks", "colours")
 
 
-# A last suffix of `describe` (after any VIDEO_STYLES one) that names objects shape first in descriptions
-# (`object_name`, research log session 23), e.g. "colours+videos-ends-checked-changes+shape-first".
-SHAPE_FIRST_SUFFIX = "+shape-first"
+# How descriptions name objects (`object_name`, `describe_image`), chosen by a last suffix of `describe`
+# (after any VIDEO_STYLES one), e.g. "colours+videos-ends-checked-changes+shape-first": colour first (no
+# suffix), shape first (research log, session 23) or as two lists, shapes then colours (session 24).
+NAME_SUFFIXES = {"colour-first": "", "shape-first": "+shape-first", "two-lists": "+two-lists"}
+NAME_STYLES = tuple(NAME_SUFFIXES)
 
 
-def shape_first_names(describe: str) -> bool:
-    """Whether the descriptions of a `describe` style name objects shape first (`SHAPE_FIRST_SUFFIX`)."""
-    return describe.endswith(SHAPE_FIRST_SUFFIX)
+def names_style(describe: str) -> str:
+    """How the descriptions of a `describe` style name objects: one of NAME_STYLES."""
+    for names, suffix in NAME_SUFFIXES.items():
+        if suffix and describe.endswith(suffix):
+            return names
+    return "colour-first"
 
 
 def _split_describe(describe: str) -> tuple[str, str]:
-    describe = describe.removesuffix(SHAPE_FIRST_SUFFIX)
+    describe = describe.removesuffix(NAME_SUFFIXES[names_style(describe)])
     for name, style in VIDEO_STYLES.items():  # no suffix ends another, so the order does not matter
         if describe.endswith(style.suffix):
             return describe.removesuffix(style.suffix), name
@@ -1376,12 +1401,13 @@ def check_describe(describe: str) -> str:
     if style not in ("", *DESCRIBE_STYLES):
         raise ValueError(
             f"describe must be '' or one of {DESCRIBE_STYLES}, each optionally followed by one of "
-            f"{tuple(v.suffix for v in VIDEO_STYLES.values())} and then {SHAPE_FIRST_SUFFIX!r}, "
-            f"got {describe!r}"
+            f"{tuple(v.suffix for v in VIDEO_STYLES.values())} and then one of "
+            f"{tuple(s for s in NAME_SUFFIXES.values() if s)}, got {describe!r}"
         )
-    if shape_first_names(describe) and style not in ("shows", "colours"):
+    names = names_style(describe)
+    if names != "colour-first" and style not in ("shows", "colours"):
         raise ValueError(
-            f"{SHAPE_FIRST_SUFFIX!r} needs the 'shows' or 'colours' image style (the 'lookup' ones write "
+            f"{NAME_SUFFIXES[names]!r} needs the 'shows' or 'colours' image style (the 'lookup' ones write "
             f"colour-first lookups), got {describe!r}"
         )
     return style
@@ -1486,40 +1512,39 @@ def lookup_style(describe: str) -> str:
     return "colours" if style == "colours" else "sees" if style.startswith("lookup") else ""
 
 
-def lookup_drill(example: PairExample, lookup: str = "sees", shape_first: bool = False) -> tuple[str, str]:
+def lookup_drill(example: PairExample, lookup: str = "sees", names: str = "colour-first") -> tuple[str, str]:
     """A text-only exercise of the `lookup` checks of an image-generation pair: (prompt, answer).
 
     The prompt gives each image's description as text and the caption; the answer is the pair target's
     description and object/count checks, word for word, without the relation, quality and score (which
     the text does not decide). A drill costs a fraction of an image row, so many of them put gradient on
-    the comparison step that image rows leave at chance (research log, sessions 7 and 8). `shape_first`
-    names objects as `object_name` does.
+    the comparison step that image rows leave at chance (research log, sessions 7 and 8). `names` describes
+    as `describe_image` does.
     """
     cap = example.spec["prompt"]
     images = (example.spec["a"], example.spec["b"])
-    shown = " ".join(f"Image {k} shows {describe_image(c, shape_first)}." for k, c in enumerate(images, 1))
+    shown = " ".join(f"Image {k} shows {describe_image(c, names)}." for k, c in enumerate(images, 1))
     prompt = f"{shown}\nCaption: {cap.text}\nFor each image, what does it show of each caption object?"
     lines = []
     for k, (c, details) in enumerate(zip(images, (example.details_a, example.details_b)), 1):
         elements = [e for e in details["elements"] if e[1] != "relation"]
         checks = _element_checks(cap, c, elements, lookup)
-        lines.append(f"Image {k}: shows {describe_image(c, shape_first)}; {checks}.")
+        lines.append(f"Image {k}: shows {describe_image(c, names)}; {checks}.")
     return prompt, "\n".join(lines)
 
 
-def shows_line(media: ImageSpec | VideoSpec, ends: bool = False, shape_first: bool = False) -> str:
+def shows_line(media: ImageSpec | VideoSpec, ends: bool = False, names: str = "colour-first") -> str:
     """The line a `describe` target writes before its checks: `Image shows: red cross, blue circle.` or
-    `Video shows: ...` (`describe_image`, `describe_video`, with `ends` and `shape_first` as they take
-    them)."""
+    `Video shows: ...` (`describe_image`, `describe_video`, with `ends` and `names` as they take them)."""
     if isinstance(media, VideoSpec):
-        return f"Video shows: {describe_video(media, ends, shape_first)}."
-    return f"Image shows: {describe_image(media, shape_first)}."
+        return f"Video shows: {describe_video(media, ends, names)}."
+    return f"Image shows: {describe_image(media, names)}."
 
 
 NAME_DRILL_PROMPT = "Name the objects of a scene, left to right."
 
 
-def name_drill(spec: ImageSpec, shape_first: bool = False) -> tuple[str, str]:
+def name_drill(spec: ImageSpec, names: str = "colour-first") -> tuple[str, str]:
     """A text-only naming exercise: (prompt, a scene's description as `describe_image` writes it).
 
     Drawn over every colour×shape pair (split "any"), these rows give each colour word every shape word
@@ -1527,7 +1552,7 @@ def name_drill(spec: ImageSpec, shape_first: bool = False) -> tuple[str, str]:
     split's text never pairs a colour with its held-out shape, and that prior overrules the vision tower
     on held-out media (research log, session 10).
     """
-    return NAME_DRILL_PROMPT, describe_image(spec, shape_first)
+    return NAME_DRILL_PROMPT, describe_image(spec, names)
 
 
 PALETTE_SHAPE_PROMPT = "The colours of this image are random. Name the shape of each object, left to right."
@@ -1551,7 +1576,7 @@ def comparison_drill(example: PointExample, describe: str = "") -> tuple[str, st
     image-generation checks. `describe` picks how videos are described (`video_style`).
     """
     prompt = example.spec["prompt"]
-    shows = shows_line(prompt.media, video_lines(describe).ends, shape_first_names(describe))
+    shows = shows_line(prompt.media, video_lines(describe).ends, names_style(describe))
     text = (
         f"{shows}\nQuestion: {prompt.question.text}\n"
         f"Correct answer: {true_answer(prompt)}\n"
@@ -1563,7 +1588,9 @@ def comparison_drill(example: PointExample, describe: str = "") -> tuple[str, st
 CHANGE_DRILL_QUESTION = "Does the {colour} {shape} change?"
 
 
-def change_drill(rng: np.random.Generator, num_frames: int = 8, shape_first: bool = False) -> tuple[str, str]:
+def change_drill(
+    rng: np.random.Generator, num_frames: int = 8, names: str = "colour-first"
+) -> tuple[str, str]:
     """A text-only exercise of the video-generation change line: (prompt, `video_change_checks`).
 
     The prompt is a description as the `ends` targets write it (`red square moving left quickly, ends
@@ -1573,7 +1600,7 @@ def change_drill(rng: np.random.Generator, num_frames: int = 8, shape_first: boo
     different words and then wrote `no` in about half the cases (research log, session 18): generated
     videos rarely change, so the task rows teach `no`. Here colour and shape each change with probability
     1/2, over every colour×shape pair, so the yes/no can only come from comparing the two words.
-    `shape_first` describes as `object_name` names (the question stays in caption order).
+    `names` describes as `describe_video` does (the question stays in caption order).
     """
     dr = _Draw(rng, "any", num_frames)
     colour, shape = dr.pick(COLOURS), dr.pick(SHAPES)
@@ -1589,7 +1616,7 @@ def change_drill(rng: np.random.Generator, num_frames: int = 8, shape_first: boo
         tracks.append(dr.track(*other, appear=dr.pick((0.0, dr.time(1, 3)))))
     spec = VideoSpec(tuple(tracks))
     question = CHANGE_DRILL_QUESTION.format(colour=colour, shape=shape)
-    return f"{shows_line(spec, True, shape_first)}\n{question}", video_change_checks(spec)
+    return f"{shows_line(spec, True, names)}\n{question}", video_change_checks(spec)
 
 
 def quality_word(spec: ImageSpec) -> str:
@@ -1606,21 +1633,21 @@ def _candidate_summary(
     prompt: Any,
     describe: str = "",
     videos: VideoStyle = NO_VIDEOS,
-    shape_first: bool = False,
+    names: str = "colour-first",
 ) -> str:
     """One candidate's line of a pair explanation; `describe` is the image style (no VIDEOS_SUFFIX), and
     with a `videos` style (`video_lines`) a video-generation line first says what the video shows and
-    checks the caption beside it (`describe_video`, `video_alignment_checks`); `shape_first` names
-    described objects as `object_name` does."""
+    checks the caption beside it (`describe_video`, `video_alignment_checks`); `names` is how described
+    objects are named (NAME_STYLES)."""
     word = task.media_word
     if task == Task.IMAGE_GEN:
         elements = _element_checks(prompt, candidate, details["elements"], lookup_style(describe))
         quality = quality_word(candidate)
-        shows = f"shows {describe_image(candidate, shape_first)}; " if describe else ""
+        shows = f"shows {describe_image(candidate, names)}; " if describe else ""
         return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
     if task == Task.VIDEO_GEN:
         dims = ", ".join(f"{n} {v}" for n, v in details["dimensions"].items())
-        shown = describe_video(candidate, videos.ends, shape_first)
+        shown = describe_video(candidate, videos.ends, names)
         looked = f"shows {shown}; {video_alignment_checks(prompt, candidate)}; " if videos.describes else ""
         if videos.gen_change_line:
             looked += f"change {video_change_checks(candidate)}; "
@@ -1642,16 +1669,16 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     followed by a VIDEO_STYLES suffix also describes videos (`describe_video`): video generation then
     checks the caption's elements against that text before rating, video understanding says it before
     the answer ("ends-checked": and a change question's `change_line`; "ends-checked-order": and an order
-    question's `order_line` too). A final SHAPE_FIRST_SUFFIX names described objects shape first.
+    question's `order_line` too). A final NAME_SUFFIXES suffix picks how described objects are named.
     """
     task = Task.parse(task)
     videos = video_lines(describe)
-    shape_first = shape_first_names(describe)
+    names = names_style(describe)
     describe = check_describe(describe)
     prompt = example.spec["prompt"]
     shows = ""
     if (describe and task == Task.IMAGE_UND) or (videos.describes and task == Task.VIDEO_UND):
-        shows = f"{shows_line(prompt.media, videos.ends, shape_first)}\n"
+        shows = f"{shows_line(prompt.media, videos.ends, names)}\n"
     if videos.change_line and task == Task.VIDEO_UND and prompt.question.kind == "change":
         shows += f"{change_line(prompt)}\n"
     if videos.order_line and task == Task.VIDEO_UND and prompt.question.kind == "order":
@@ -1659,7 +1686,7 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     if videos.describes and task == Task.VIDEO_GEN and isinstance(example, PointExample):
         c = example.spec["candidate"]
         changes = f"\nChange: {video_change_checks(c)}." if videos.gen_change_line else ""
-        shown = shows_line(c, videos.ends, shape_first)
+        shown = shows_line(c, videos.ends, names)
         return f"{shown}\nCaption: {video_alignment_checks(prompt, c)}.{changes}"
     if isinstance(example, PointExample):
         if task == Task.IMAGE_GEN:
@@ -1671,7 +1698,7 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
             elif describe in ("lookup-checks", "colours"):
                 checks = _element_checks(prompt, c, example.details["elements"], lookup_style(describe))
                 quality = f"{checks}.\n{quality}"
-            return f"{shows_line(c, shape_first=shape_first)}\n{quality}" if describe else quality
+            return f"{shows_line(c, names=names)}\n{quality}" if describe else quality
         if task.is_generation:
             return ""
         checks = answer_checks(prompt, example.spec["candidate"])
@@ -1682,8 +1709,6 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
         (2, "b", example.scores[1], example.details_b),
     ):
         parts.append(
-            _candidate_summary(
-                task, k, example.spec[side], score, details, prompt, describe, videos, shape_first
-            )
+            _candidate_summary(task, k, example.spec[side], score, details, prompt, describe, videos, names)
         )
     return "\n".join(parts)

@@ -344,9 +344,9 @@ def _stream_rows(
         lookup_drill,
         lookup_style,
         name_drill,
+        names_style,
         palette_shape_drill,
         render_image,
-        shape_first_names,
     )
     from unireward.protocols import get_protocol
     from unireward.train.sft import encode_source, sft_row
@@ -361,7 +361,7 @@ def _stream_rows(
     plan.check(describe)
     understanding = itertools.cycle((Task.IMAGE_UND, Task.VIDEO_UND))
     lookup = lookup_style(describe)
-    shape_first = shape_first_names(describe)
+    names = names_style(describe)
     drill_world = ShapesWorld(
         seed + DRILL_SEED_OFFSET, image_size, num_frames, balanced_checks=balanced_checks
     )
@@ -376,18 +376,16 @@ def _stream_rows(
         if (i + 1) % len(kinds) == 0:
             cycle = i // len(kinds)
             for k in range(plan.lookups_after(cycle)):
-                drill = lookup_drill(
-                    drill_world.pair_example(Task.IMAGE_GEN, plan.split), lookup, shape_first
-                )
+                drill = lookup_drill(drill_world.pair_example(Task.IMAGE_GEN, plan.split), lookup, names)
                 yield drill_row(f"drill-{i}-{k}", *drill)
             for k in range(plan.naming):
                 scene = drill_world.point_example(Task.IMAGE_GEN, "any").spec["candidate"]
-                yield drill_row(f"name-{i}-{k}", *name_drill(scene, shape_first))
+                yield drill_row(f"name-{i}-{k}", *name_drill(scene, names))
             for k in range(plan.comparisons_after(cycle)):
                 ex = drill_world.point_example(next(understanding), plan.split)
                 yield drill_row(f"compare-{i}-{k}", *comparison_drill(ex, describe))
             for k in range(plan.change):
-                yield drill_row(f"change-{i}-{k}", *change_drill(change_rng, num_frames, shape_first))
+                yield drill_row(f"change-{i}-{k}", *change_drill(change_rng, num_frames, names))
             for k in range(plan.palette_shapes):
                 scene = palette_world.point_example(Task.IMAGE_GEN, "any").spec["candidate"]
                 image = render_image(scene, image_size, random_palette(palette_rng))
