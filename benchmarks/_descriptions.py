@@ -19,7 +19,8 @@ def names_reader(describe: str):
 
 
 def tally_objects(counts: collections.Counter, true_description: str, said_description: str) -> None:
-    """Position by position, each true object: named right, or named with its colour and another shape.
+    """Position by position, each true object: named right, named with its colour and another shape, or
+    named with its shape and another colour.
 
     On held-out pairs the second case is the language model's colour→shape prior from training
     (`purple square` written `purple circle`) overruling what the vision tower read (research log,
@@ -31,25 +32,29 @@ def tally_objects(counts: collections.Counter, true_description: str, said_descr
         counts[f"{kind}_objects"] += 1
         counts[f"{kind}_right"] += got == (colour, shape)
         counts[f"{kind}_other_shape"] += got is not None and got[0] == colour and got[1] != shape
+        counts[f"{kind}_other_colour"] += got is not None and got[1] == shape and got[0] != colour
 
 
 def objects_summary(counts: collections.Counter) -> dict:
-    """`held_out` and `seen`: objects, named right, and named with their colour but another shape."""
+    """`held_out` and `seen`: objects, named right, with their colour but another shape, and with their
+    shape but another colour (where a shape-first judge's error went; research log, session 23)."""
     return {
         kind: {
             "objects": counts[f"{kind}_objects"],
             "right": counts[f"{kind}_right"],
             "colour_right_other_shape": counts[f"{kind}_other_shape"],
+            "shape_right_other_colour": counts[f"{kind}_other_colour"],
         }
         for kind in ("held_out", "seen")
     }
 
 
 def objects_line(summary: dict) -> str:
-    """One printed line: `held-out objects right 32/110 (colour right, other shape 50), seen 85/111 (3)`."""
+    """One printed line: `held-out objects right 32/110 (colour right, other shape 50; shape right, other
+    colour 4), seen 85/111 (3; 1)`."""
     h, s = summary["held_out"], summary["seen"]
-    other = "colour_right_other_shape"
+    shape, colour = "colour_right_other_shape", "shape_right_other_colour"
     return (
-        f"held-out objects right {h['right']}/{h['objects']} (colour right, other shape {h[other]}), "
-        f"seen {s['right']}/{s['objects']} ({s[other]})"
+        f"held-out objects right {h['right']}/{h['objects']} (colour right, other shape {h[shape]}; "
+        f"shape right, other colour {h[colour]}), seen {s['right']}/{s['objects']} ({s[shape]}; {s[colour]})"
     )

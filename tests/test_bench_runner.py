@@ -454,16 +454,28 @@ def test_description_objects_count_held_out_pairs_named_with_another_shape():
     descriptions = _benchmark("_descriptions")
     counts = collections.Counter()
     descriptions.tally_objects(counts, "yellow circle, red square", "yellow square, red square")
+    descriptions.tally_objects(counts, "cyan triangle", "blue triangle")  # shape right, colour not
     descriptions.tally_objects(  # a video's `becomes blue circle` is a change, not an object
         counts,
         "purple square moving left slowly, becomes blue circle; then red cross static",
         "purple square moving left slowly, becomes blue circle",
     )
     summary = descriptions.objects_summary(counts)
-    assert summary["held_out"] == {"objects": 3, "right": 1, "colour_right_other_shape": 1}
-    assert summary["seen"] == {"objects": 1, "right": 1, "colour_right_other_shape": 0}
+    assert summary["held_out"] == {
+        "objects": 4,
+        "right": 1,
+        "colour_right_other_shape": 1,
+        "shape_right_other_colour": 1,
+    }
+    assert summary["seen"] == {
+        "objects": 1,
+        "right": 1,
+        "colour_right_other_shape": 0,
+        "shape_right_other_colour": 0,
+    }
     assert descriptions.objects_line(summary) == (
-        "held-out objects right 1/3 (colour right, other shape 1), seen 1/1 (0)"
+        "held-out objects right 1/4 (colour right, other shape 1; shape right, other colour 1), "
+        "seen 1/1 (0; 0)"
     )
 
 
@@ -616,7 +628,7 @@ def test_reasoning_checks_score_the_oracle_targets_perfect_and_catch_a_wrong_ste
     rc.tally_answer(wrong, "claim left, truth down: wrong", "claim left, truth left: wrong")
     rc.tally_answer(wrong, "hedged red or blue, truth red: right", "hedged red or blue, truth red: right.")
     rc.tally_answer(wrong, "claim two, truth two: right", "the answer is fine")
-    none = {"objects": 0, "right": 0, "colour_right_other_shape": 0}
+    none = {"objects": 0, "right": 0, "colour_right_other_shape": 0, "shape_right_other_colour": 0}
     assert rc.answer_summary(wrong) == {
         "description": {"written": 0, "exact": 0, "held_out": none, "seen": none},
         "correct_answer": {"n": 0, "exact": 0},
