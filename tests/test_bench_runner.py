@@ -448,7 +448,7 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     assert image_gen_checks.written_checks(looked_up) == {"red crosses": ("object", 1), "two": ("count", 0)}
 
 
-def test_description_objects_count_held_out_pairs_named_with_another_shape():
+def test_description_objects_count_held_out_pairs_named_with_another_shape_or_colour():
     import collections
 
     descriptions = _benchmark("_descriptions")
