@@ -207,6 +207,17 @@ def main(argv: list[str] | None = None) -> None:
         "so the language model reads shape where colour carries no information (default %(default)s; "
         "research log session 22)",
     )
+    parser.add_argument(
+        "--name-noise",
+        type=float,
+        default=d.name_noise,
+        metavar="SHARE",
+        help="the share of object names in the answers ('red cross') whose colour word the model reads "
+        "replaced by another colour, with no loss on that word: the colour word then says nothing about "
+        "the shape after it, so the train split's colour-shape pairs are not learnt as a text prior "
+        "(default %(default)s; held-out pairs' names then occur in the inputs, never in media; research log "
+        "session 25)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument(
         "--lr-decay-share",
@@ -255,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--unfreeze-vision trains the whole tower; --unfreeze-vision-blocks is for a frozen one")
     if args.unfreeze_vision_blocks < 0 or not args.vision_lr_scale > 0:
         parser.error("--unfreeze-vision-blocks must be >= 0 and --vision-lr-scale positive")
+    if not 0 <= args.name_noise <= 1:
+        parser.error(f"--name-noise is a share of object names in [0, 1], got {args.name_noise}")
     if not 0 <= args.lr_decay_share <= 1:
         parser.error(f"--lr-decay-share is a share of the budget in [0, 1], got {args.lr_decay_share}")
     config = ShapesTrainingConfig(
@@ -277,6 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         spec=spec,
         balanced_checks=args.balanced_checks,
         und_tie_rate=args.und_ties,
+        name_noise=args.name_noise,
         describe=args.describe
         + (VIDEO_STYLES[args.describe_videos].suffix if args.describe_videos else "")
         + NAME_SUFFIXES[args.names],
@@ -475,6 +489,10 @@ def data_description(meta: dict, args) -> str:
     if palette:
         data += f"; {palette} shape-naming drills after every 8 task rows, on an image drawn in a random "
         data += "palette (shapes only, no colour words)"
+    if meta.get("name_noise"):
+        data += f"; in {meta['name_noise']:.0%} of the answers' object names the model read another colour "
+        data += "word than the one it was trained to write, and no loss on it (so held-out pairs' names "
+        data += "occur in its inputs, never in media)"
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "

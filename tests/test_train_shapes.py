@@ -621,3 +621,97 @@ def test_palette_shape_drills_name_the_shapes_of_a_randomly_coloured_image(tiny_
     assert batch["input_ids"].shape[0] == 2 and batch["pixel_values"].shape[0] > 0
     answer = processor.tokenizer.decode(batch["input_ids"][0][batch["labels"][0] != -100])
     assert answer.startswith(drills[0]["completion"])
+
+
+# -- name noise ------------------------------------------------------------------------------------------
+
+
+def test_name_noise_replaces_only_colour_words_before_a_shape():
+    import re
+
+    import numpy as np
+
+    from unireward.data.shapes import COLOURS, name_noise
+
+    text = "Image shows: purple circle, two red squares. cyan cross (object): colours red, asked cyan: 0."
+    assert name_noise(text, np.random.default_rng(0), 0.0) == (text, [])
+    noisy, spans = name_noise(text, np.random.default_rng(0), 1.0)
+    words = [noisy[a:b] for a, b in spans]
+    assert len(spans) == 3 and all(w in COLOURS for w in words)
+    assert not {"purple", "red", "cyan"} & set(words)  # colours that name no object of the text
+    # every colour names an object: each is replaced by another one
+    crowded = "shows red circle, green square, blue cross, yellow circle, purple cross, cyan square"
+    noisy_crowded, crowded_spans = name_noise(crowded, np.random.default_rng(0), 1.0)
+    replaced = [noisy_crowded[a:b] for a, b in crowded_spans]
+    assert len(replaced) == 6 and all(new != old for new, old in zip(replaced, COLOURS))
+    # outside the spans the text is unchanged: 'colours red, asked cyan' names no object
+    rest = re.sub(r"\x00+", "_", "".join("\x00" if any(a <= i < b for a, b in spans) else c
+                                          for i, c in enumerate(noisy)))
+    assert rest == re.sub(r"\b(purple|red|cyan)(?= (circle|squares|cross)\b)", "_", text)
+    assert noisy.endswith("colours red, asked cyan: 0.")
+    share = np.mean([len(name_noise(text, np.random.default_rng(s), 0.3)[1]) / 3 for s in range(400)])
+    assert abs(share - 0.3) < 0.05
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        name_noise(text, np.random.default_rng(0), 1.5)
+
+
+def test_collator_with_name_noise_reads_other_colours_and_keeps_every_other_label():
+    import itertools
+    from functools import partial
+
+    import numpy as np
+    from transformers import AutoProcessor
+
+    from unireward.data.shapes import COLOURS, name_noise
+    from unireward.judge import DEFAULT_MODEL_DIR
+    from unireward.media import FramePolicy
+    from unireward.train.sft import RewardSFTCollator
+    from unireward.train.shapes import shapes_sft_stream
+
+    rows = list(itertools.islice(iter(shapes_sft_stream(("image_gen",), seed=3, describe="colours")), 4))
+    processor = AutoProcessor.from_pretrained(DEFAULT_MODEL_DIR)
+    tok, policy = processor.tokenizer, FramePolicy(num_frames=4)
+    clean = RewardSFTCollator(processor, policy)
+    plain = clean(rows)
+    off = RewardSFTCollator(processor, policy, partial(name_noise, rng=np.random.default_rng(0), rate=0.0))
+    assert all(torch.equal(plain[k], v) for k, v in off(rows).items())
+    noisy = RewardSFTCollator(processor, policy, partial(name_noise, rng=np.random.default_rng(1), rate=1.0))
+    batch = noisy(rows)
+    object_colour = re.compile(rf"\b({'|'.join(COLOURS)})(?= (circle|square|triangle|cross)(e?s)?\b)")
+    read = []
+    for b, row in enumerate(rows):
+        # what is learnt is the true answer's tokens but for the colour words of object names
+        tail = clean.render(json.loads(row["prompt"]), row["completion"])[1]
+        at = tail.index(row["completion"])
+        spans = [(m.start() + at, m.end() + at) for m in object_colour.finditer(row["completion"])]
+        ids, labels = clean.completion_tokens(tail, spans)
+        expected = [t for t in labels if t != -100]
+        assert len(expected) < len(ids)
+        assert batch["labels"][b][batch["labels"][b] != -100].tolist() == expected
+        # the unlearnt answer tokens the model reads are colour words, none of them the true one
+        first = int((plain["labels"][b] != -100).nonzero()[0])
+        unlearnt = (batch["labels"][b] == -100) & (batch["attention_mask"][b] == 1)
+        unlearnt[:first] = False
+        runs: list[list[int]] = []  # contiguous unlearnt positions: one replaced word each
+        for i in unlearnt.nonzero().flatten().tolist():
+            if runs and i == runs[-1][-1] + 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        words = [tok.decode(batch["input_ids"][b][run]).strip() for run in runs]
+        true = [m[1] for m in object_colour.finditer(row["completion"])]
+        assert len(words) == len(true) and all(w in COLOURS and w != t for w, t in zip(words, true))
+        read += words
+    assert len(read) > 8
+
+
+def test_name_noise_trains_and_is_recorded_and_needs_colour_first_names_and_a_share(tmp_path):
+    out = train_on_shapes(
+        toy_config(tmp_path / "run", ("image_gen",), describe="colours", name_noise=0.5, max_steps=2)
+    ).model_dir
+    assert json.loads((out / "unireward.json").read_text())["name_noise"] == 0.5
+    with pytest.raises(ValueError, match="colour-first"):
+        train_on_shapes(toy_config(tmp_path / "a", ("image_gen",), describe="colours+shape-first",
+                                   name_noise=0.2))
+    with pytest.raises(ValueError, match="name_noise"):
+        train_on_shapes(toy_config(tmp_path / "b", ("image_gen",), describe="colours", name_noise=-0.1))

@@ -1225,6 +1225,39 @@ def colour_first(text: str) -> str:
     return _SHAPE_THEN_COLOUR.sub(r"\2 \1", _TWO_LISTS.sub(_lists_as_names, text))
 
 
+_SHAPE_WORDS = "|".join(sorted([*SHAPES, *PLURALS.values()], key=len, reverse=True))
+_COLOUR_BEFORE_SHAPE = re.compile(rf"\b({'|'.join(COLOURS)})(?= (?:{_SHAPE_WORDS})\b)")
+
+
+def name_noise(text: str, rng: np.random.Generator, rate: float) -> tuple[str, list[tuple[int, int]]]:
+    """`text` with each colour word that names an object (right before a shape word or its plural)
+    replaced, with probability `rate`, by a colour that names no object in `text` (any other colour when
+    every one does), drawn uniformly; returns the new text and the character spans of the replaced words.
+
+    Why: the train split never writes a held-out pair, so a judge learns that after `yellow` the next word
+    is never `circle` and overrules what its tower reads (research log, sessions 10 and 23). Trained on
+    inputs whose colour word says nothing about the shape after it, it has to read the shape from the
+    media. The replaced words are inputs only: `RewardSFTCollator(input_noise=...)` takes no loss on them
+    and keeps every other label the true text's. A colour that names no object keeps the word from
+    pointing at another object of the media, so the shape has to be read where the name stands.
+    """
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"name noise is a probability in [0, 1], got {rate}")
+    matches = list(_COLOUR_BEFORE_SHAPE.finditer(text)) if rate else []
+    unnamed = [c for c in COLOURS if c not in {m[1] for m in matches}]
+    out, spans, last = "", [], 0
+    for match in matches:
+        if rng.random() >= rate:
+            continue
+        others = unnamed or [c for c in COLOURS if c != match[1]]
+        word = others[int(rng.integers(len(others)))]
+        out += text[last : match.start()]
+        spans.append((len(out), len(out) + len(word)))
+        out += word
+        last = match.end()
+    return out + text[last:], spans
+
+
 def describe_image(spec: ImageSpec, names: str = "colour-first") -> str:
     """The objects an image shows, left to right (`red cross, blue circle`; `nothing` when empty); with
     `names` "shape-first", each named shape first (`object_name`); with "two-lists", the shapes and then

@@ -27,7 +27,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -306,9 +306,18 @@ class RewardSFTCollator:
     exactly the tokens the judge scores or generates at inference. Batches are right-padded; `labels` are
     -100 on the prompt and the padding. Per-token processor outputs (`mm_token_type_ids`) are extended with
     zeros; pixel tensors and grids pass through.
+
+    `input_noise` (optional) rewrites each completion before it is encoded and returns the character spans
+    it replaced (e.g. `shapes.name_noise`): the model reads the rewritten words, takes no loss on them, and
+    every other answer token keeps its label, so it learns to answer without trusting those words.
     """
 
-    def __init__(self, processor, frame_policy: FramePolicy | None = None) -> None:
+    def __init__(
+        self,
+        processor,
+        frame_policy: FramePolicy | None = None,
+        input_noise: Callable[[str], tuple[str, list[tuple[int, int]]]] | None = None,
+    ) -> None:
         if getattr(processor, "chat_template", None) is None:
             raise ValueError(
                 "the processor has no chat template; give it one (unireward builds prompts with it)"
@@ -322,6 +331,7 @@ class RewardSFTCollator:
         self.end_token_id = end_of_turn_id(self.tokenizer)
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else self.tokenizer.eos_token_id
+        self.input_noise = input_noise
 
     def render(self, messages: list[dict], completion: str) -> tuple[str, str]:
         """(prompt text with the generation prompt, the text the template adds for the answer)."""
@@ -340,10 +350,23 @@ class RewardSFTCollator:
         return prompt, tail
 
     def completion_ids(self, tail: str) -> list[int]:
-        ids = self.tokenizer(tail, add_special_tokens=False)["input_ids"]
+        return self.completion_tokens(tail)[0]
+
+    def completion_tokens(
+        self, tail: str, unlearnt: Sequence[tuple[int, int]] = ()
+    ) -> tuple[list[int], list[int]]:
+        """(ids, labels) of the answer `tail`, cut after the end-of-turn token (appended if missing);
+        labels are the ids, but -100 on tokens that overlap a character span of `unlearnt`."""
+        enc = self.tokenizer(tail, add_special_tokens=False, return_offsets_mapping=bool(unlearnt))
+        ids = enc["input_ids"]
+        labels = list(ids)
+        for i, (start, end) in enumerate(enc["offset_mapping"] if unlearnt else ()):
+            if any(start < b and a < end for a, b in unlearnt):
+                labels[i] = -100
         if self.end_token_id in ids:
-            return ids[: ids.index(self.end_token_id) + 1]
-        return [*ids, self.end_token_id]
+            cut = ids.index(self.end_token_id) + 1
+            return ids[:cut], labels[:cut]
+        return [*ids, self.end_token_id], [*labels, self.end_token_id]
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         if not rows:
@@ -354,9 +377,13 @@ class RewardSFTCollator:
             for entry in row["media"]:
                 loaded = load_media(entry["kind"], decode_source(entry), self.frame_policy, name=name)
                 (videos if entry["kind"] == "video" else images).append(loaded)
-            prompt, tail = self.render(json.loads(row["prompt"]), row["completion"])
+            completion, unlearnt = row["completion"], []
+            if self.input_noise is not None:
+                completion, unlearnt = self.input_noise(completion)
+            prompt, tail = self.render(json.loads(row["prompt"]), completion)
+            at = tail.index(completion)
             prompts.append(prompt)
-            completions.append(self.completion_ids(tail))
+            completions.append(self.completion_tokens(tail, [(a + at, b + at) for a, b in unlearnt]))
         kwargs: dict = {"text": prompts, "padding": True, "return_tensors": "pt"}
         if images:
             kwargs["images"] = images
@@ -365,7 +392,7 @@ class RewardSFTCollator:
         enc = self.processor(**kwargs)
         per_token = [k for k in _PER_TOKEN_KEYS if k in enc]
         seqs = []
-        for b, comp in enumerate(completions):
+        for b, (comp, comp_labels) in enumerate(completions):
             keep = enc["attention_mask"][b].bool()  # works for left or right prompt padding
             prompt_ids = enc["input_ids"][b][keep]
             comp_t = torch.tensor(comp, dtype=prompt_ids.dtype)
@@ -373,7 +400,8 @@ class RewardSFTCollator:
                 k: torch.cat([enc[k][b][keep], torch.zeros_like(comp_t, dtype=enc[k].dtype)])
                 for k in per_token
             }
-            labels = torch.cat([torch.full_like(prompt_ids, -100), comp_t])
+            comp_labels = torch.tensor(comp_labels, dtype=torch.long)
+            labels = torch.cat([torch.full_like(prompt_ids, -100), comp_labels])
             seqs.append((torch.cat([prompt_ids, comp_t]), labels, extra))
         width = max(len(s[0]) for s in seqs)
         n = len(seqs)
@@ -435,13 +463,16 @@ def train_reward_model(
     eval_examples: Sequence[tuple[PairItem | PointItem, str]] | Any | None = None,
     *,
     callbacks: list | None = None,
+    input_noise: Callable[[str], tuple[str, list[tuple[int, int]]]] | None = None,
 ) -> Path:
     """Fine-tune `config.model` on (item, target) examples (or datasets from `sft_examples`) and save it.
 
     Writes to `config.output_dir`: checkpoints (`checkpoint-N/`, every `save_steps`), the final model and
     processor (LoRA merged into the weights, so `load_judge(output_dir)` works), `unireward.json` (protocol,
     frame policy, steps), `log_history.json` (every logged loss / eval loss) and `train_log.jsonl` (the
-    same, appended live). `callbacks` are extra transformers TrainerCallbacks. Returns the output directory.
+    same, appended live). `callbacks` are extra transformers TrainerCallbacks; `input_noise` rewrites answer
+    words the model then reads but is not trained to write (`RewardSFTCollator`). Returns the output
+    directory.
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
     from trl import SFTConfig, SFTTrainer
@@ -454,7 +485,7 @@ def train_reward_model(
 
     model = AutoModelForImageTextToText.from_pretrained(str(config.model), dtype=config.torch_dtype())
     processor = AutoProcessor.from_pretrained(str(config.model))
-    collator = RewardSFTCollator(processor, config.frame_policy)
+    collator = RewardSFTCollator(processor, config.frame_policy, input_noise)
     if config.freeze_vision:
         vision_tower(model).requires_grad_(False)
         for module in vision_head(model, config.vision_unfrozen_blocks):

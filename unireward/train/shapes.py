@@ -25,6 +25,7 @@ import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from unireward.tasks import Task
@@ -224,6 +225,10 @@ class ShapesTrainingConfig:
     # (shapes.describe_video) and checks video-generation captions beside it (shapes.DESCRIBE_STYLES);
     # "+videos-ends" does so stating every object's last look (`ends red square`).
     describe: str = ""
+    # Share of object names in the answers whose colour word the model reads replaced by another colour,
+    # with no loss on it (shapes.name_noise): the colour word then says nothing of the shape after it, so
+    # the train split's colour->shape pairing cannot be learnt as a text prior. 0: the answers as written.
+    name_noise: float = 0.0
     # Text-only drill rows after every cycle of the task rows (DrillPlan); none by default.
     drills: DrillPlan = field(default_factory=DrillPlan)
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
@@ -480,17 +485,25 @@ def with_language_model(base: Path, spec: TinySpec, out: Path) -> Path:
 
 
 def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
+    import numpy as np
     import torch
     from transformers import AutoProcessor, TrainerCallback
 
     from unireward.data.records import Record, export_shapes, load_records, record_example
-    from unireward.data.shapes import check_describe
+    from unireward.data.shapes import check_describe, name_noise, names_style
     from unireward.media import FramePolicy
     from unireward.protocols import get_protocol
     from unireward.tiny import build_tiny_model
     from unireward.train.sft import RewardSFTConfig, train_reward_model
 
     check_describe(config.describe)  # a typo fails here, not after stage 1
+    if not 0.0 <= config.name_noise <= 1.0:
+        raise ValueError(f"name_noise is a share of object names in [0, 1], got {config.name_noise}")
+    if config.name_noise and names_style(config.describe) != "colour-first":
+        raise ValueError(
+            "name_noise replaces the colour word before a shape word, so it needs colour-first names; "
+            f"describe={config.describe!r} names objects another way"
+        )
     config.drills.check(config.describe)  # before stage 1, not after it
     if config.drills and config.records_per_task_mode is not None:
         raise ValueError("drills need fresh draws (records_per_task_mode=None)")
@@ -620,7 +633,11 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         vision_lr_scale=config.vision_lr_scale,
         seed=config.seed,
     )
-    model_dir = Path(train_reward_model(sft, examples, callbacks=[EvalAndBudget()]))
+    noise = None
+    if config.name_noise:  # its own stream, so the rows drawn are the same with and without it
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2028]))
+        noise = partial(name_noise, rng=rng, rate=config.name_noise)
+    model_dir = Path(train_reward_model(sft, examples, callbacks=[EvalAndBudget()], input_noise=noise))
     meta = json.loads((model_dir / "unireward.json").read_text())
     # Rank by the verdict's probabilities after the written reasoning, in both orders; score by the written
     # integer (session 20: +2.2 points of pair accuracy, while expected-value scores ranked points worse).
@@ -634,6 +651,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["balanced_checks"] = config.balanced_checks
     meta["und_tie_rate"] = config.und_tie_rate
     meta["describe"] = config.describe
+    meta["name_noise"] = config.name_noise
     meta |= config.drills.card_fields()
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
     return ShapesTrainingResult(
