@@ -626,36 +626,41 @@ def test_palette_shape_drills_name_the_shapes_of_a_randomly_coloured_image(tiny_
 # -- name noise ------------------------------------------------------------------------------------------
 
 
-def test_name_noise_replaces_only_colour_words_before_a_shape():
-    import re
-
+def test_name_noise_replaces_one_colour_word_per_image_description_and_unlearns_what_follows():
     import numpy as np
 
     from unireward.data.shapes import COLOURS, name_noise
 
-    text = "Image shows: purple circle, two red squares. cyan cross (object): colours red, asked cyan: 0."
+    text = (
+        "Image 1: shows purple circle, red square; cyan cross (object): colours red, asked cyan: 0.\n"
+        "Image 2: shows blue cross; extra green circle absent.\nVideo shows: red cross moving left."
+    )
     assert name_noise(text, np.random.default_rng(0), 0.0) == (text, [])
-    noisy, spans = name_noise(text, np.random.default_rng(0), 1.0)
-    words = [noisy[a:b] for a, b in spans]
-    assert len(spans) == 3 and all(w in COLOURS for w in words)
-    assert not {"purple", "red", "cyan"} & set(words)  # colours that name no object of the text
-    # every colour names an object: each is replaced by another one
-    crowded = "shows red circle, green square, blue cross, yellow circle, purple cross, cyan square"
-    noisy_crowded, crowded_spans = name_noise(crowded, np.random.default_rng(0), 1.0)
-    replaced = [noisy_crowded[a:b] for a, b in crowded_spans]
-    assert len(replaced) == 6 and all(new != old for new, old in zip(replaced, COLOURS))
-    # outside the spans the text is unchanged: 'colours red, asked cyan' names no object
-    rest = re.sub(r"\x00+", "_", "".join("\x00" if any(a <= i < b for a, b in spans) else c
-                                          for i, c in enumerate(noisy)))
-    assert rest == re.sub(r"\b(purple|red|cyan)(?= (circle|squares|cross)\b)", "_", text)
-    assert noisy.endswith("colours red, asked cyan: 0.")
-    share = np.mean([len(name_noise(text, np.random.default_rng(s), 0.3)[1]) / 3 for s in range(400)])
+    for seed in range(20):
+        noisy, spans = name_noise(text, np.random.default_rng(seed), 1.0)
+        (w1, follow1), (w2, follow2) = spans[0:2], spans[2:4]
+        first, second = noisy[slice(*w1)], noisy[slice(*w2)]
+        assert first in set(COLOURS) - {"purple", "red"} and second in set(COLOURS) - {"blue"}
+        old = "purple" if noisy.startswith("Image 1: shows " + first + " circle") else "red"
+        # nothing else changed: caption elements, claims and the video phrase stay as written
+        assert noisy[: w1[0]] + old + noisy[w1[1] : w2[0]] + "blue" + noisy[w2[1] :] == text
+        # no loss from the end of a noised description to the next one (or the end of the text)
+        assert noisy[slice(*follow1)].startswith("; cyan cross (object)")
+        assert noisy[slice(*follow1)].endswith("Image 2: ") and follow2[1] == len(noisy)
+    share = np.mean([len(name_noise(text, np.random.default_rng(s), 0.3)[1]) / 4 for s in range(400)])
     assert abs(share - 0.3) < 0.05
+    # every colour names an object of the description: the replacement is another colour
+    crowded = "shows red circle, green square, blue cross, yellow circle, purple cross, cyan square."
+    for seed in range(20):
+        noisy, spans = name_noise(crowded, np.random.default_rng(seed), 1.0)
+        (a, b), follow = spans
+        assert noisy[a:b] in COLOURS and noisy[a:b] != re.match(r"\w+", crowded[a:])[0]
+        assert noisy[slice(*follow)] == "."
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         name_noise(text, np.random.default_rng(0), 1.5)
 
 
-def test_collator_with_name_noise_reads_other_colours_and_keeps_every_other_label():
+def test_collator_with_name_noise_reads_other_colours_and_learns_only_true_tokens():
     import itertools
     from functools import partial
 
@@ -668,7 +673,8 @@ def test_collator_with_name_noise_reads_other_colours_and_keeps_every_other_labe
     from unireward.train.sft import RewardSFTCollator
     from unireward.train.shapes import shapes_sft_stream
 
-    rows = list(itertools.islice(iter(shapes_sft_stream(("image_gen",), seed=3, describe="colours")), 4))
+    tasks = ("image_gen", "image_und")
+    rows = list(itertools.islice(iter(shapes_sft_stream(tasks, seed=3, describe="colours")), 6))
     processor = AutoProcessor.from_pretrained(DEFAULT_MODEL_DIR)
     tok, policy = processor.tokenizer, FramePolicy(num_frames=4)
     clean = RewardSFTCollator(processor, policy)
@@ -677,32 +683,30 @@ def test_collator_with_name_noise_reads_other_colours_and_keeps_every_other_labe
     assert all(torch.equal(plain[k], v) for k, v in off(rows).items())
     noisy = RewardSFTCollator(processor, policy, partial(name_noise, rng=np.random.default_rng(1), rate=1.0))
     batch = noisy(rows)
-    object_colour = re.compile(rf"\b({'|'.join(COLOURS)})(?= (circle|square|triangle|cross)(e?s)?\b)")
-    read = []
+    replay = np.random.default_rng(1)  # the same draws, in the collator's order
     for b, row in enumerate(rows):
-        # what is learnt is the true answer's tokens but for the colour words of object names
-        tail = clean.render(json.loads(row["prompt"]), row["completion"])[1]
-        at = tail.index(row["completion"])
-        spans = [(m.start() + at, m.end() + at) for m in object_colour.finditer(row["completion"])]
-        ids, labels = clean.completion_tokens(tail, spans)
-        expected = [t for t in labels if t != -100]
-        assert len(expected) < len(ids)
-        assert batch["labels"][b][batch["labels"][b] != -100].tolist() == expected
-        # the unlearnt answer tokens the model reads are colour words, none of them the true one
-        first = int((plain["labels"][b] != -100).nonzero()[0])
-        unlearnt = (batch["labels"][b] == -100) & (batch["attention_mask"][b] == 1)
-        unlearnt[:first] = False
-        runs: list[list[int]] = []  # contiguous unlearnt positions: one replaced word each
-        for i in unlearnt.nonzero().flatten().tolist():
-            if runs and i == runs[-1][-1] + 1:
-                runs[-1].append(i)
-            else:
-                runs.append([i])
-        words = [tok.decode(batch["input_ids"][b][run]).strip() for run in runs]
-        true = [m[1] for m in object_colour.finditer(row["completion"])]
-        assert len(words) == len(true) and all(w in COLOURS and w != t for w, t in zip(words, true))
-        read += words
-    assert len(read) > 8
+        text, spans = name_noise(row["completion"], replay, 1.0)
+        assert spans  # every row describes an image
+        tail = clean.render(json.loads(row["prompt"]), text)[1]
+        at = tail.index(text)
+        enc = tok(tail, add_special_tokens=False, return_offsets_mapping=True)
+        cut = enc["input_ids"].index(clean.end_token_id) + 1
+        expected = [
+            t
+            for t, (s0, s1) in zip(enc["input_ids"][:cut], enc["offset_mapping"][:cut])
+            if not any(s0 < b1 + at and a1 + at < s1 for a1, b1 in spans)
+        ]
+        learnt = batch["labels"][b][batch["labels"][b] != -100].tolist()
+        assert learnt == expected
+        # every learnt token is the true answer's, in its order (the replaced words are never targets)
+        true_tokens = plain["labels"][b][plain["labels"][b] != -100].tolist()
+        truth = iter(true_tokens)
+        assert all(any(t == u for u in truth) for t in learnt) and len(learnt) < len(true_tokens)
+        # the model reads the replacement colour where the true one stood
+        n = int(batch["attention_mask"][b].sum())
+        assert tok.decode(batch["input_ids"][b][:n]).endswith(tail.split("<|im_end|>")[0] + "<|im_end|>")
+        (a, z), _ = spans[0:2]
+        assert text[a:z] in COLOURS and text[a:z] != re.match(r"\w+", row["completion"][a:])[0]
 
 
 def test_name_noise_trains_and_is_recorded_and_needs_colour_first_names_and_a_share(tmp_path):
@@ -711,7 +715,8 @@ def test_name_noise_trains_and_is_recorded_and_needs_colour_first_names_and_a_sh
     ).model_dir
     assert json.loads((out / "unireward.json").read_text())["name_noise"] == 0.5
     with pytest.raises(ValueError, match="colour-first"):
-        train_on_shapes(toy_config(tmp_path / "a", ("image_gen",), describe="colours+shape-first",
-                                   name_noise=0.2))
+        train_on_shapes(
+            toy_config(tmp_path / "a", ("image_gen",), describe="colours+shape-first", name_noise=0.2)
+        )
     with pytest.raises(ValueError, match="name_noise"):
         train_on_shapes(toy_config(tmp_path / "b", ("image_gen",), describe="colours", name_noise=-0.1))

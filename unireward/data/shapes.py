@@ -1226,35 +1226,46 @@ def colour_first(text: str) -> str:
 
 
 _SHAPE_WORDS = "|".join(sorted([*SHAPES, *PLURALS.values()], key=len, reverse=True))
-_COLOUR_BEFORE_SHAPE = re.compile(rf"\b({'|'.join(COLOURS)})(?= (?:{_SHAPE_WORDS})\b)")
+_OBJECT_COLOUR = re.compile(rf"\b({'|'.join(COLOURS)})(?= (?:{_SHAPE_WORDS})\b)")
+_SHOWS = re.compile(r"\bshows:? ([^.;]*)")  # a description: up to its full stop, or `;` in a pair line
 
 
 def name_noise(text: str, rng: np.random.Generator, rate: float) -> tuple[str, list[tuple[int, int]]]:
-    """`text` with each colour word that names an object (right before a shape word or its plural)
-    replaced, with probability `rate`, by a colour that names no object in `text` (any other colour when
-    every one does), drawn uniformly; returns the new text and the character spans of the replaced words.
+    """`text` with, in each image description (`shows red cross, blue circle`) with probability `rate`,
+    one object's colour word replaced by a colour that names no object there (any other colour when every
+    one does); returns the new text and the character spans to take no loss on: the replaced word, and
+    what follows its description up to the next one (or the end).
 
     Why: the train split never writes a held-out pair, so a judge learns that after `yellow` the next word
-    is never `circle` and overrules what its tower reads (research log, sessions 10 and 23). Trained on
-    inputs whose colour word says nothing about the shape after it, it has to read the shape from the
-    media. The replaced words are inputs only: `RewardSFTCollator(input_noise=...)` takes no loss on them
-    and keeps every other label the true text's. A colour that names no object keeps the word from
-    pointing at another object of the media, so the shape has to be read where the name stands.
+    is never `circle` and overrules what its tower reads (research log, sessions 10 and 23). Read after a
+    colour word that says nothing about it, the shape has to come from the image. The word is an input
+    only (`RewardSFTCollator(input_noise=...)`), and so are the lookups, checks and answer after the
+    description, which copy its words and would otherwise teach the judge not to trust what it wrote.
+    Only image descriptions: video phrases (`moving`, `static`) feed change and caption checks in the
+    same line, and the names a judge copies from the prompt (caption elements, claims) are not read from
+    the media. A colour that names no object keeps the word from pointing at another object.
     """
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"name noise is a probability in [0, 1], got {rate}")
-    matches = list(_COLOUR_BEFORE_SHAPE.finditer(text)) if rate else []
-    unnamed = [c for c in COLOURS if c not in {m[1] for m in matches}]
+    described = [d for d in _SHOWS.finditer(text) if not re.search(r"\b(moving|static)\b", d[1])]
+    if not rate or not described:
+        return text, []
     out, spans, last = "", [], 0
-    for match in matches:
-        if rng.random() >= rate:
+    for k, shows in enumerate(described):
+        names = list(_OBJECT_COLOUR.finditer(shows[1]))
+        if not names or rng.random() >= rate:
             continue
-        others = unnamed or [c for c in COLOURS if c != match[1]]
+        name = names[int(rng.integers(len(names)))]
+        unnamed = [c for c in COLOURS if c not in {m[1] for m in names}]
+        others = unnamed or [c for c in COLOURS if c != name[1]]
         word = others[int(rng.integers(len(others)))]
-        out += text[last : match.start()]
+        out += text[last : shows.start(1) + name.start()]
         spans.append((len(out), len(out) + len(word)))
         out += word
-        last = match.end()
+        last = shows.start(1) + name.end()
+        following = described[k + 1].start() if k + 1 < len(described) else len(text)
+        shift = len(out) - last
+        spans.append((shows.end(1) + shift, following + shift))
     return out + text[last:], spans
 
 
