@@ -212,9 +212,10 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=d.name_noise,
         metavar="SHARE",
-        help="the share of object names in the answers ('red cross') whose colour word the model reads "
-        "replaced by another colour, with no loss on that word: the colour word then says nothing about "
-        "the shape after it, so the train split's colour-shape pairs are not learnt as a text prior "
+        help="the share of image descriptions ('Image shows: red cross, blue circle.') in which the model "
+        "reads one object's colour word replaced by a colour naming no object there, with no loss on that "
+        "word nor on what follows the description up to the next one: the colour word then says nothing "
+        "about the shape after it, so the train split's colour-shape pairs are not learnt as a text prior "
         "(default %(default)s; held-out pairs' names then occur in the inputs, never in media; research log "
         "session 25)",
     )
@@ -267,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.unfreeze_vision_blocks < 0 or not args.vision_lr_scale > 0:
         parser.error("--unfreeze-vision-blocks must be >= 0 and --vision-lr-scale positive")
     if not 0 <= args.name_noise <= 1:
-        parser.error(f"--name-noise is a share of object names in [0, 1], got {args.name_noise}")
+        parser.error(f"--name-noise is a share of image descriptions in [0, 1], got {args.name_noise}")
     if not 0 <= args.lr_decay_share <= 1:
         parser.error(f"--lr-decay-share is a share of the budget in [0, 1], got {args.lr_decay_share}")
     config = ShapesTrainingConfig(
@@ -490,9 +491,9 @@ def data_description(meta: dict, args) -> str:
         data += f"; {palette} shape-naming drills after every 8 task rows, on an image drawn in a random "
         data += "palette (shapes only, no colour words)"
     if meta.get("name_noise"):
-        data += f"; in {meta['name_noise']:.0%} of the answers' object names the model read another colour "
-        data += "word than the one it was trained to write, and no loss on it (so held-out pairs' names "
-        data += "occur in its inputs, never in media)"
+        data += f"; in {meta['name_noise']:.0%} of the image descriptions the model read one object's "
+        data += "colour word replaced by a colour naming no object there, with no loss on it nor on what "
+        data += "follows that description (so held-out pairs' names occur in its inputs, never in media)"
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "

@@ -225,9 +225,10 @@ class ShapesTrainingConfig:
     # (shapes.describe_video) and checks video-generation captions beside it (shapes.DESCRIBE_STYLES);
     # "+videos-ends" does so stating every object's last look (`ends red square`).
     describe: str = ""
-    # Share of object names in the answers whose colour word the model reads replaced by another colour,
-    # with no loss on it (shapes.name_noise): the colour word then says nothing of the shape after it, so
-    # the train split's colour->shape pairing cannot be learnt as a text prior. 0: the answers as written.
+    # Share of image descriptions in which the model reads one object's colour word replaced by a colour
+    # naming no object there, with no loss on it nor on what follows up to the next description
+    # (shapes.name_noise): the colour word then says nothing of the shape after it, so the train split's
+    # colour->shape pairing is not learnt as a text prior. 0: the answers as written.
     name_noise: float = 0.0
     # Text-only drill rows after every cycle of the task rows (DrillPlan); none by default.
     drills: DrillPlan = field(default_factory=DrillPlan)
@@ -498,7 +499,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
 
     check_describe(config.describe)  # a typo fails here, not after stage 1
     if not 0.0 <= config.name_noise <= 1.0:
-        raise ValueError(f"name_noise is a share of object names in [0, 1], got {config.name_noise}")
+        raise ValueError(f"name_noise is a share of image descriptions in [0, 1], got {config.name_noise}")
     if config.name_noise and names_style(config.describe) != "colour-first":
         raise ValueError(
             "name_noise replaces the colour word before a shape word, so it needs colour-first names; "
