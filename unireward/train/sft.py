@@ -331,6 +331,11 @@ class RewardSFTCollator:
         self.end_token_id = end_of_turn_id(self.tokenizer)
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else self.tokenizer.eos_token_id
+        if input_noise is not None and not getattr(self.tokenizer, "is_fast", False):
+            raise ValueError(
+                "input_noise needs a fast tokenizer (its character offsets say which tokens to leave "
+                "unlearnt); load the processor with use_fast=True"
+            )
         self.input_noise = input_noise
 
     def render(self, messages: list[dict], completion: str) -> tuple[str, str]:
