@@ -371,7 +371,8 @@ def test_lookup_drills_are_text_rows_between_unchanged_task_rows_and_train(tmp_p
     collate = RewardSFTCollator(AutoProcessor.from_pretrained(model_dir))
     batch = collate([drilled[0], drill])  # an image pair and a text-only drill in one batch
     assert batch["pixel_values"].shape[0] > 0 and batch["labels"].shape[0] == 2
-    answer_ids = collate.completion_ids(collate.render(json.loads(drill["prompt"]), drill["completion"])[1])
+    tail = collate.render(json.loads(drill["prompt"]), drill["completion"])[1]
+    answer_ids, _ = collate.completion_tokens(tail)
     assert (batch["labels"][1] != -100).sum() == len(answer_ids)  # loss on the drill's answer only
     result = train_on_shapes(
         toy_config(

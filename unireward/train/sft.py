@@ -354,9 +354,6 @@ class RewardSFTCollator:
             raise ValueError(f"the chat template changed the answer: {completion!r} is not in {tail!r}")
         return prompt, tail
 
-    def completion_ids(self, tail: str) -> list[int]:
-        return self.completion_tokens(tail)[0]
-
     def completion_tokens(
         self, tail: str, unlearnt: Sequence[tuple[int, int]] = ()
     ) -> tuple[list[int], list[int]]:
