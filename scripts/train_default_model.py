@@ -25,6 +25,7 @@ DEFAULT_OUT = REPO / "unireward" / "assets" / "default_model"
 
 def main(argv: list[str] | None = None) -> None:
     from unireward.data.shapes import DESCRIBE_STYLES, NAME_STYLES, NAME_SUFFIXES, VIDEO_STYLES
+    from unireward.tasks import Task
     from unireward.train.shapes import ShapesTrainingConfig
 
     d = ShapesTrainingConfig(work_dir="")
@@ -219,6 +220,13 @@ def main(argv: list[str] | None = None) -> None:
         "(default %(default)s; held-out pairs' names then occur in the inputs, never in media; research log "
         "session 25)",
     )
+    parser.add_argument(
+        "--name-noise-tasks",
+        default=",".join(d.name_noise_tasks),
+        metavar="TASKS",
+        help="comma-separated tasks whose rows --name-noise rewrites, e.g. image_gen (default: all; only "
+        "image descriptions are ever noised, so the video tasks' rows stay as written either way)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument(
         "--lr-decay-share",
@@ -269,6 +277,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--unfreeze-vision-blocks must be >= 0 and --vision-lr-scale positive")
     if not 0 <= args.name_noise <= 1:
         parser.error(f"--name-noise is a share of image descriptions in [0, 1], got {args.name_noise}")
+    try:
+        noise_tasks = tuple(Task.parse(t).value for t in args.name_noise_tasks.split(","))
+    except ValueError as err:
+        parser.error(f"--name-noise-tasks: {err}")
     if not 0 <= args.lr_decay_share <= 1:
         parser.error(f"--lr-decay-share is a share of the budget in [0, 1], got {args.lr_decay_share}")
     config = ShapesTrainingConfig(
@@ -292,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
         balanced_checks=args.balanced_checks,
         und_tie_rate=args.und_ties,
         name_noise=args.name_noise,
+        name_noise_tasks=noise_tasks,
         describe=args.describe
         + (VIDEO_STYLES[args.describe_videos].suffix if args.describe_videos else "")
         + NAME_SUFFIXES[args.names],
@@ -491,8 +504,10 @@ def data_description(meta: dict, args) -> str:
         data += f"; {palette} shape-naming drills after every 8 task rows, on an image drawn in a random "
         data += "palette (shapes only, no colour words)"
     if meta.get("name_noise"):
-        data += f"; in {meta['name_noise']:.0%} of the image descriptions the model read one object's "
-        data += "colour word replaced by a colour naming no object there, with no loss on it nor on what "
+        rows = meta.get("name_noise_tasks", [])
+        within = "" if {"image_gen", "image_und"} <= set(rows) else f" of {', '.join(rows)} rows"
+        data += f"; in {meta['name_noise']:.0%} of the image descriptions{within} the model read one "
+        data += "object's colour word replaced by a colour naming no object there, with no loss on it nor on what "
         data += "follows that description (so held-out pairs' names occur in its inputs, never in media)"
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (

@@ -238,6 +238,15 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     assert "the drills' scenes" not in changes_drilled  # the other drills keep the train split
     tied = module.data_description({"describe": "colours", "und_tie_rate": 0.1}, fresh)
     assert "; 10% of understanding pairs score equal, their verdict naming Answer 1" in tied
+    everywhere = {"image_gen", "image_und", "video_gen", "video_und"}
+    noised = module.data_description(
+        {"describe": "colours", "name_noise": 0.2, "name_noise_tasks": everywhere}, fresh
+    )
+    assert "; in 20% of the image descriptions the model read one object's colour word replaced" in noised
+    only_gen = module.data_description(
+        {"describe": "colours", "name_noise": 0.1, "name_noise_tasks": ["image_gen"]}, fresh
+    )
+    assert "; in 10% of the image descriptions of image_gen rows the model read" in only_gen
     assert "score equal" not in module.data_description({"describe": "colours", "und_tie_rate": 0.0}, fresh)
     only_videos = module.data_description({"describe": "+videos"}, fresh)
     assert "each video shows" in only_videos and "each image shows" not in only_videos
@@ -663,7 +672,6 @@ def test_name_noise_replaces_one_colour_word_per_image_description_and_unlearns_
 
 def test_collator_with_name_noise_reads_other_colours_and_learns_only_true_tokens():
     import itertools
-    from functools import partial
 
     import numpy as np
     from transformers import AutoProcessor
@@ -680,9 +688,13 @@ def test_collator_with_name_noise_reads_other_colours_and_learns_only_true_token
     tok, policy = processor.tokenizer, FramePolicy(num_frames=4)
     clean = RewardSFTCollator(processor, policy)
     plain = clean(rows)
-    off = RewardSFTCollator(processor, policy, partial(name_noise, rng=np.random.default_rng(0), rate=0.0))
+
+    def noise(rng, rate):
+        return lambda row: name_noise(row["completion"], rng, rate)
+
+    off = RewardSFTCollator(processor, policy, noise(np.random.default_rng(0), 0.0))
     assert all(torch.equal(plain[k], v) for k, v in off(rows).items())
-    noisy = RewardSFTCollator(processor, policy, partial(name_noise, rng=np.random.default_rng(1), rate=1.0))
+    noisy = RewardSFTCollator(processor, policy, noise(np.random.default_rng(1), 1.0))
     batch = noisy(rows)
     replay = np.random.default_rng(1)  # the same draws, in the collator's order
     for b, row in enumerate(rows):
@@ -714,10 +726,50 @@ def test_name_noise_trains_and_is_recorded_and_needs_colour_first_names_and_a_sh
     out = train_on_shapes(
         toy_config(tmp_path / "run", ("image_gen",), describe="colours", name_noise=0.5, max_steps=2)
     ).model_dir
-    assert json.loads((out / "unireward.json").read_text())["name_noise"] == 0.5
+    meta = json.loads((out / "unireward.json").read_text())
+    assert meta["name_noise"] == 0.5 and meta["name_noise_tasks"] == [
+        "image_gen",
+        "image_und",
+        "video_gen",
+        "video_und",
+    ]
     with pytest.raises(ValueError, match="colour-first"):
         train_on_shapes(
             toy_config(tmp_path / "a", ("image_gen",), describe="colours+shape-first", name_noise=0.2)
         )
     with pytest.raises(ValueError, match="name_noise"):
         train_on_shapes(toy_config(tmp_path / "b", ("image_gen",), describe="colours", name_noise=-0.1))
+    with pytest.raises(ValueError, match="name_noise_tasks is empty"):
+        train_on_shapes(
+            toy_config(
+                tmp_path / "c", ("image_gen",), describe="colours", name_noise=0.2, name_noise_tasks=()
+            )
+        )
+
+
+def test_recipe_name_noise_rewrites_only_the_rows_of_its_tasks_from_its_own_stream():
+    import itertools
+
+    import numpy as np
+
+    from unireward.data.shapes import name_noise
+    from unireward.train.shapes import row_name_noise, shapes_sft_stream
+
+    rows = list(
+        itertools.islice(iter(shapes_sft_stream(("image_gen", "image_und"), seed=3, describe="colours")), 8)
+    )
+    assert {r["task"] for r in rows} == {"image_gen", "image_und"}
+    noise = row_name_noise(1.0, ("image_gen",), seed=5)
+    replay = np.random.default_rng(np.random.SeedSequence([5, 2028]))
+    for row in rows:
+        text, spans = noise(row)
+        if row["task"] == "image_und":
+            assert (text, spans) == (row["completion"], [])
+        else:
+            assert spans and text != row["completion"]
+            assert (text, spans) == name_noise(row["completion"], replay, 1.0)
+    assert row_name_noise(1.0, ("image_gen",), seed=5)(rows[0]) == row_name_noise(
+        1.0, ("image_gen",), seed=5
+    )(rows[0])
+    with pytest.raises(ValueError, match="unknown task 'image'"):
+        row_name_noise(0.2, ("image",), seed=0)

@@ -307,16 +307,17 @@ class RewardSFTCollator:
     -100 on the prompt and the padding. Per-token processor outputs (`mm_token_type_ids`) are extended with
     zeros; pixel tensors and grids pass through.
 
-    `input_noise` (optional) rewrites each completion before it is encoded and returns the character spans
-    it replaced (e.g. `shapes.name_noise`): the model reads the rewritten words, takes no loss on them, and
-    every other answer token keeps its label, so it learns to answer without trusting those words.
+    `input_noise` (optional) takes each row and returns its completion rewritten, with the character spans
+    to take no loss on (the shapes recipe wraps `shapes.name_noise`); it sees the whole row, so it can
+    leave some tasks alone. The model reads the rewritten words, takes no loss on those spans, and every
+    other answer token keeps its label, so it learns to answer without trusting those words.
     """
 
     def __init__(
         self,
         processor,
         frame_policy: FramePolicy | None = None,
-        input_noise: Callable[[str], tuple[str, list[tuple[int, int]]]] | None = None,
+        input_noise: Callable[[dict], tuple[str, list[tuple[int, int]]]] | None = None,
     ) -> None:
         if getattr(processor, "chat_template", None) is None:
             raise ValueError(
@@ -381,7 +382,7 @@ class RewardSFTCollator:
                 (videos if entry["kind"] == "video" else images).append(loaded)
             completion, unlearnt = row["completion"], []
             if self.input_noise is not None:
-                completion, unlearnt = self.input_noise(completion)
+                completion, unlearnt = self.input_noise(row)
             prompt, tail = self.render(json.loads(row["prompt"]), completion)
             at = tail.index(completion)
             prompts.append(prompt)
@@ -465,16 +466,16 @@ def train_reward_model(
     eval_examples: Sequence[tuple[PairItem | PointItem, str]] | Any | None = None,
     *,
     callbacks: list | None = None,
-    input_noise: Callable[[str], tuple[str, list[tuple[int, int]]]] | None = None,
+    input_noise: Callable[[dict], tuple[str, list[tuple[int, int]]]] | None = None,
 ) -> Path:
     """Fine-tune `config.model` on (item, target) examples (or datasets from `sft_examples`) and save it.
 
     Writes to `config.output_dir`: checkpoints (`checkpoint-N/`, every `save_steps`), the final model and
     processor (LoRA merged into the weights, so `load_judge(output_dir)` works), `unireward.json` (protocol,
     frame policy, steps), `log_history.json` (every logged loss / eval loss) and `train_log.jsonl` (the
-    same, appended live). `callbacks` are extra transformers TrainerCallbacks; `input_noise` rewrites answer
-    words the model then reads but is not trained to write (`RewardSFTCollator`). Returns the output
-    directory.
+    same, appended live). `callbacks` are extra transformers TrainerCallbacks; `input_noise` rewrites a
+    row's answer words that the model then reads but is not trained to write (`RewardSFTCollator`).
+    Returns the output directory.
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
     from trl import SFTConfig, SFTTrainer

@@ -228,8 +228,11 @@ class ShapesTrainingConfig:
     # Share of image descriptions in which the model reads one object's colour word replaced by a colour
     # naming no object there, with no loss on it nor on what follows up to the next description
     # (shapes.name_noise): the colour word then says nothing of the shape after it, so the train split's
-    # colour->shape pairing is not learnt as a text prior. 0: the answers as written.
+    # colour->shape pairing is not learnt as a text prior. 0: the answers as written. `name_noise_tasks`:
+    # the tasks whose rows it rewrites (video descriptions are never noised, so only the image tasks'
+    # rows change).
     name_noise: float = 0.0
+    name_noise_tasks: tuple[str, ...] = tuple(t.value for t in Task)
     # Text-only drill rows after every cycle of the task rows (DrillPlan); none by default.
     drills: DrillPlan = field(default_factory=DrillPlan)
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
@@ -485,13 +488,29 @@ def with_language_model(base: Path, spec: TinySpec, out: Path) -> Path:
     return out
 
 
-def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
+def row_name_noise(rate: float, tasks, seed: int):
+    """`RewardSFTCollator`'s `input_noise` for the recipe: `shapes.name_noise` at `rate` on the rows of
+    `tasks`, the others as written; drawn from its own stream, so the rows are the same with and without
+    it."""
     import numpy as np
+
+    from unireward.data.shapes import name_noise
+
+    noised = partial(name_noise, rng=np.random.default_rng(np.random.SeedSequence([seed, 2028])), rate=rate)
+    tasks = {Task.parse(t).value for t in tasks}
+
+    def noise(row: dict) -> tuple[str, list[tuple[int, int]]]:
+        return noised(row["completion"]) if row["task"] in tasks else (row["completion"], [])
+
+    return noise
+
+
+def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     import torch
     from transformers import AutoProcessor, TrainerCallback
 
     from unireward.data.records import Record, export_shapes, load_records, record_example
-    from unireward.data.shapes import check_describe, name_noise, names_style
+    from unireward.data.shapes import check_describe, names_style
     from unireward.media import FramePolicy
     from unireward.protocols import get_protocol
     from unireward.tiny import build_tiny_model
@@ -505,6 +524,9 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             "name_noise replaces the colour word before a shape word, so it needs colour-first names; "
             f"describe={config.describe!r} names objects another way"
         )
+    noised_tasks = {Task.parse(t).value for t in config.name_noise_tasks}
+    if config.name_noise and not noised_tasks:
+        raise ValueError("name_noise_tasks is empty: name the tasks whose rows to noise, or set name_noise=0")
     config.drills.check(config.describe)  # before stage 1, not after it
     if config.drills and config.records_per_task_mode is not None:
         raise ValueError("drills need fresh draws (records_per_task_mode=None)")
@@ -634,10 +656,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         vision_lr_scale=config.vision_lr_scale,
         seed=config.seed,
     )
-    noise = None
-    if config.name_noise:  # its own stream, so the rows drawn are the same with and without it
-        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2028]))
-        noise = partial(name_noise, rng=rng, rate=config.name_noise)
+    noise = row_name_noise(config.name_noise, noised_tasks, config.seed) if config.name_noise else None
     model_dir = Path(train_reward_model(sft, examples, callbacks=[EvalAndBudget()], input_noise=noise))
     meta = json.loads((model_dir / "unireward.json").read_text())
     # Rank by the verdict's probabilities after the written reasoning, in both orders; score by the written
@@ -653,6 +672,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["und_tie_rate"] = config.und_tie_rate
     meta["describe"] = config.describe
     meta["name_noise"] = config.name_noise
+    if config.name_noise:
+        meta["name_noise_tasks"] = sorted(noised_tasks)
     meta |= config.drills.card_fields()
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
     return ShapesTrainingResult(
