@@ -507,8 +507,8 @@ def data_description(meta: dict, args) -> str:
         rows = meta.get("name_noise_tasks", [])
         within = "" if {"image_gen", "image_und"} <= set(rows) else f" of {', '.join(rows)} rows"
         data += f"; in {meta['name_noise']:.0%} of the image descriptions{within} the model read one "
-        data += "object's colour word replaced by a colour naming no object there, with no loss on it nor on what "
-        data += "follows that description (so held-out pairs' names occur in its inputs, never in media)"
+        data += "object's colour word replaced by a colour naming no object there, with no loss on it nor on "
+        data += "what follows that description (so held-out pairs' names occur in its inputs, never in media)"
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "
