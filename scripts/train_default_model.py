@@ -2,6 +2,7 @@
 
     python scripts/train_default_model.py                    # ~2 CPU-hours budget, writes the assets
     python scripts/train_default_model.py --minutes 10 --out /tmp/rm   # a short trial
+    python scripts/train_default_model.py --vision-steps 3000 --steps 9800 --out /tmp/rm  # fixed steps
 
 The recipe is `unireward.train.shapes.train_on_shapes` (explained shapes examples, a tiny Qwen2-VL whose
 vision tower is first pre-trained on dense scene labels, then TRL SFT with the tower frozen, all under one
@@ -41,6 +42,20 @@ def main(argv: list[str] | None = None) -> None:
         help="train on a fixed set of N records per task and mode (default: fresh draws every step)",
     )
     parser.add_argument("--minutes", type=float, default=d.minutes, help="wall-clock training budget")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="a step budget instead of the clock: exactly N SFT steps (with --vision-steps), the learning-"
+        "rate decay and --name-noise-until following the steps; --minutes and --vision-minutes are then "
+        "ignored, so a slower machine takes longer rather than training a different judge",
+    )
+    parser.add_argument(
+        "--vision-steps",
+        type=int,
+        metavar="N",
+        help="with --steps: exactly N stage-1 steps (0 skips stage 1)",
+    )
     parser.add_argument("--eval-every", type=int, default=d.eval_every)
     parser.add_argument(
         "--eval-n", type=int, default=d.eval_n, help="held-out pairs and points per task per eval"
@@ -227,12 +242,20 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated tasks whose rows --name-noise rewrites, e.g. image_gen (default: all; only "
         "image descriptions are ever noised, so the video tasks' rows stay as written either way)",
     )
+    parser.add_argument(
+        "--name-noise-until",
+        type=float,
+        default=d.name_noise_until,
+        metavar="SHARE",
+        help="stop the name noise once this share of the budget is spent (default %(default)s: to the end), "
+        "e.g. 0.6 to train the late comparison steps on clean rows (research log session 27)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument(
         "--lr-decay-share",
         type=float,
         default=d.lr_decay_share,
-        help="the SFT learning rate falls linearly to a tenth over this last share of the --minutes budget "
+        help="the SFT learning rate falls linearly to a tenth over this last share of the budget "
         "(default %(default)s); the comparison steps are learnt late, in that tail (research log session 10)",
     )
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -281,12 +304,27 @@ def main(argv: list[str] | None = None) -> None:
         noise_tasks = tuple(Task.parse(t).value for t in args.name_noise_tasks.split(","))
     except ValueError as err:
         parser.error(f"--name-noise-tasks: {err}")
+    if not 0 <= args.name_noise_until <= 1:
+        parser.error(f"--name-noise-until is a share of the budget in [0, 1], got {args.name_noise_until}")
+    step_budget = args.steps is not None or args.vision_steps is not None
+    if step_budget and (args.steps is None or args.vision_steps is None):
+        parser.error(
+            "--steps and --vision-steps go together (a step budget for both stages; 0 stage-1 steps "
+            "skips stage 1)"
+        )
+    if step_budget and (args.steps <= 0 or args.vision_steps < 0):
+        parser.error(f"--steps must be > 0 and --vision-steps >= 0, got {args.steps} and {args.vision_steps}")
     if not 0 <= args.lr_decay_share <= 1:
         parser.error(f"--lr-decay-share is a share of the budget in [0, 1], got {args.lr_decay_share}")
     config = ShapesTrainingConfig(
         work_dir=str(args.work),
         records_per_task_mode=args.n,
         minutes=args.minutes,
+        **(
+            {"step_budget": True, "max_steps": args.steps, "vision_max_steps": args.vision_steps}
+            if step_budget
+            else {}
+        ),
         eval_every=args.eval_every,
         eval_n=args.eval_n,
         learning_rate=args.lr,
@@ -305,6 +343,7 @@ def main(argv: list[str] | None = None) -> None:
         und_tie_rate=args.und_ties,
         name_noise=args.name_noise,
         name_noise_tasks=noise_tasks,
+        name_noise_until=args.name_noise_until,
         describe=args.describe
         + (VIDEO_STYLES[args.describe_videos].suffix if args.describe_videos else "")
         + NAME_SUFFIXES[args.names],
@@ -385,6 +424,12 @@ def write_assets(result, args) -> None:
         tower += f", at {meta['vision_lr_scale']:g} of the learning rate"
     vision_line = ", ".join(f"{k} {vision[k]:.2f}" for k in keys if k in vision) or "n/a"
     data = data_description(meta, args)
+    fixed = meta.get("budget", {})
+    budget = (
+        f" (a step budget: {fixed['vision_steps']:,} stage-1 and {fixed['sft_steps']:,} SFT steps)"
+        if "sft_steps" in fixed
+        else ""
+    )
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
     tps = json.loads((trained / "config.json").read_text())["vision_config"]["temporal_patch_size"]
     clip_tokens = (
@@ -409,7 +454,7 @@ answers only: it is a demonstration and test model, not a general reward model.
   both orders) and scores points by `generate` (the written integer)
 - architecture: Qwen2-VL, {n_params / 1e6:.1f} M parameters; 112 px images, 16 visual tokens per image;
   {clip_tokens}
-- training: `{meta["command"]}`, {minutes:.1f} minutes of wall-clock on one CPU thread, in two
+- training: `{meta["command"]}`, {minutes:.1f} minutes of wall-clock on one CPU thread{budget}, in two
   stages:
   1. {vision_minutes:.0f} minutes of dense vision pre-training (`unireward.train.vision`): the vision tower
      alone learns what covers each cell of the image (colour, shape, count, relation, motion, speed,
@@ -509,6 +554,8 @@ def data_description(meta: dict, args) -> str:
         data += f"; in {meta['name_noise']:.0%} of the image descriptions{within} the model read one "
         data += "object's colour word replaced by a colour naming no object there, with no loss on it nor on "
         data += "what follows that description (so held-out pairs' names occur in its inputs, never in media)"
+        if meta.get("name_noise_until", 1) < 1:
+            data += f", for the first {meta['name_noise_until']:.0%} of the budget"
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "

@@ -753,13 +753,13 @@ def test_recipe_name_noise_rewrites_only_the_rows_of_its_tasks_from_its_own_stre
     import numpy as np
 
     from unireward.data.shapes import name_noise
-    from unireward.train.shapes import row_name_noise, shapes_sft_stream
+    from unireward.train.shapes import RowNameNoise, shapes_sft_stream
 
     rows = list(
         itertools.islice(iter(shapes_sft_stream(("image_gen", "image_und"), seed=3, describe="colours")), 8)
     )
     assert {r["task"] for r in rows} == {"image_gen", "image_und"}
-    noise = row_name_noise(1.0, ("image_gen",), seed=5)
+    noise = RowNameNoise(1.0, ("image_gen",), seed=5)
     replay = np.random.default_rng(np.random.SeedSequence([5, 2028]))
     for row in rows:
         text, spans = noise(row)
@@ -768,8 +768,91 @@ def test_recipe_name_noise_rewrites_only_the_rows_of_its_tasks_from_its_own_stre
         else:
             assert spans and text != row["completion"]
             assert (text, spans) == name_noise(row["completion"], replay, 1.0)
-    assert row_name_noise(1.0, ("image_gen",), seed=5)(rows[0]) == row_name_noise(
-        1.0, ("image_gen",), seed=5
-    )(rows[0])
+    assert RowNameNoise(1.0, ("image_gen",), seed=5)(rows[0]) == RowNameNoise(1.0, ("image_gen",), seed=5)(
+        rows[0]
+    )
     with pytest.raises(ValueError, match="unknown task 'image'"):
-        row_name_noise(0.2, ("image",), seed=0)
+        RowNameNoise(0.2, ("image",), seed=0)
+    with pytest.raises(ValueError, match="probability"):
+        RowNameNoise(1.5, ("image_gen",), seed=0)
+    noise.rate = 0.0  # what the schedule does late in the budget: rows pass as written
+    assert all(noise(row) == (row["completion"], []) for row in rows)
+
+
+def test_name_noise_stops_at_its_share_of_a_step_budget(tmp_path, monkeypatch):
+    """With name_noise_until=0.5 of 6 SFT steps the collator noises the first batches and none of the last
+    (the data loader may draw a batch ahead, so the switch is checked on the first and last batches)."""
+    from unireward.train import shapes
+
+    rates = []
+    call = shapes.RowNameNoise.__call__
+    monkeypatch.setattr(
+        shapes.RowNameNoise, "__call__", lambda self, row: rates.append(self.rate) or call(self, row)
+    )
+    cfg = dict(describe="colours", name_noise=1.0, name_noise_until=0.5, step_budget=True, max_steps=6)
+    out = train_on_shapes(toy_config(tmp_path, ("image_gen",), vision_max_steps=0, **cfg)).model_dir
+    per_batch = rates[::2]  # batch size 2: two rows per collation
+    assert per_batch[:2] == [1.0, 1.0] and per_batch[-2:] == [0.0, 0.0]
+    assert sorted(per_batch, reverse=True) == per_batch  # once off, it stays off
+    assert json.loads((out / "unireward.json").read_text())["name_noise_until"] == 0.5
+    with pytest.raises(ValueError, match="name_noise_until"):
+        train_on_shapes(toy_config(tmp_path / "b", ("image_gen",), describe="colours", name_noise_until=1.2))
+
+
+def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
+    """minutes=0 would stop a clock budget after one step; a step budget runs both stages to their steps,
+    records them, and the model card says so."""
+    import argparse
+
+    spec = TinySpec(image_size=56, temporal_patch_size=4)
+    config = toy_config(
+        tmp_path / "work",
+        ("image_gen",),
+        step_budget=True,
+        minutes=0.0,
+        vision_minutes=0.0,
+        vision_max_steps=2,
+        max_steps=3,
+        eval_every=1000,
+        num_frames=4,
+        spec=spec,
+    )
+    result = train_on_shapes(config)
+    assert result.steps == 3 and [p["step"] for p in result.curve] == [3]  # evaluated at the end only
+    meta = json.loads((result.model_dir / "unireward.json").read_text())
+    assert meta["budget"] == {"vision_steps": 2, "sft_steps": 3}
+    assert meta["vision_pretraining"]["final"]["step"] == 2
+    args = argparse.Namespace(
+        out=tmp_path / "assets", n=2, lr=1e-3, lr_decay_share=0.25, batch_size=2, eval_n=1
+    )
+    train_script().write_assets(result, args)
+    assert "(a step budget: 2 stage-1 and 3 SFT steps)" in (tmp_path / "assets" / "README.md").read_text()
+    with pytest.raises(ValueError, match="step budget needs max_steps > 0"):
+        train_on_shapes(toy_config(tmp_path / "b", ("image_gen",), step_budget=True, max_steps=0))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--steps", "100"], "--steps and --vision-steps go together"),
+        (["--vision-steps", "10"], "--steps and --vision-steps go together"),
+        (["--steps", "0", "--vision-steps", "10"], "--steps must be > 0"),
+        (["--name-noise-until", "1.5"], "--name-noise-until is a share"),
+    ],
+)
+def test_training_script_rejects_a_half_step_budget(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        train_script().main(argv)
+    assert message in capsys.readouterr().err
+
+
+def train_script():
+    """scripts/train_default_model.py as a module."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "train_default_model.py"
+    spec = importlib.util.spec_from_file_location("train_default_model", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

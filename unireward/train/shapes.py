@@ -25,7 +25,6 @@ import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 
 from unireward.tasks import Task
@@ -190,12 +189,17 @@ class ShapesTrainingConfig:
     records_per_task_mode: int | None = None  # None: fresh draws every step; n: a fixed set of n records
     minutes: float = 100.0
     max_steps: int = 100_000
+    # False: the budget is the clock (`minutes`, stage 1 included; `vision_minutes` for stage 1). True: stage
+    # 1 runs exactly `vision_max_steps` steps and SFT exactly `max_steps`, whatever the clock, and the
+    # learning-rate decay and name-noise schedule follow SFT steps: a slower machine then takes longer
+    # instead of training a different judge (research log, session 26).
+    step_budget: bool = False
     eval_every: int = 1000
     eval_n: int = 16
     eval_tasks: tuple[str, ...] = tuple(t.value for t in Task)
     learning_rate: float = 1e-3
-    # The SFT learning rate falls linearly to a tenth over this last share of the wall-clock budget (the
-    # budget is time, not steps, so the schedule follows the clock).
+    # The SFT learning rate falls linearly to a tenth over this last share of the budget (the clock's, or
+    # SFT steps' with `step_budget`).
     lr_decay_share: float = 0.25
     batch_size: int = 8
     vision_minutes: float = 25.0  # dense vision pre-training before the protocol SFT; 0 skips it
@@ -233,6 +237,9 @@ class ShapesTrainingConfig:
     # rows change).
     name_noise: float = 0.0
     name_noise_tasks: tuple[str, ...] = tuple(t.value for t in Task)
+    # The noise stops once this share of the budget is spent (on the clock of the learning-rate decay):
+    # rows are noised while the naming is learnt and clean late, when the comparison steps are. 1: to the end.
+    name_noise_until: float = 1.0
     # Text-only drill rows after every cycle of the task rows (DrillPlan); none by default.
     drills: DrillPlan = field(default_factory=DrillPlan)
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
@@ -260,9 +267,9 @@ def headline(metrics: dict) -> dict:
     return out
 
 
-def budget_lr_factor(minutes: float, budget: float, decay_share: float) -> float:
-    """1 until the last `decay_share` of a wall-clock budget, then linearly down to 0.1 at its end."""
-    left = max(0.0, budget - minutes) / max(budget, 1e-9)
+def budget_lr_factor(spent: float, budget: float, decay_share: float) -> float:
+    """1 until the last `decay_share` of a budget (minutes or steps), then linearly down to 0.1 at its end."""
+    left = max(0.0, budget - spent) / max(budget, 1e-9)
     if decay_share <= 0 or left >= decay_share:
         return 1.0
     return 0.1 + 0.9 * left / decay_share
@@ -488,21 +495,28 @@ def with_language_model(base: Path, spec: TinySpec, out: Path) -> Path:
     return out
 
 
-def row_name_noise(rate: float, tasks, seed: int):
+class RowNameNoise:
     """`RewardSFTCollator`'s `input_noise` for the recipe: `shapes.name_noise` at `rate` on the rows of
     `tasks`, the others as written; drawn from its own stream, so the rows are the same with and without
-    it."""
-    import numpy as np
+    it. `rate` may be changed while training runs (a callback turns the noise off late in the budget); the
+    collator must then run in the trainer's process (`dataloader_num_workers=0`, the recipe's setting),
+    since a worker would hold its own copy."""
 
-    from unireward.data.shapes import name_noise
+    def __init__(self, rate: float, tasks, seed: int):
+        import numpy as np
 
-    noised = partial(name_noise, rng=np.random.default_rng(np.random.SeedSequence([seed, 2028])), rate=rate)
-    tasks = {Task.parse(t).value for t in tasks}
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"name noise is a probability in [0, 1], got {rate}")
+        self.rate = rate
+        self.tasks = {Task.parse(t).value for t in tasks}
+        self._rng = np.random.default_rng(np.random.SeedSequence([seed, 2028]))
 
-    def noise(row: dict) -> tuple[str, list[tuple[int, int]]]:
-        return noised(row["completion"]) if row["task"] in tasks else (row["completion"], [])
+    def __call__(self, row: dict) -> tuple[str, list[tuple[int, int]]]:
+        from unireward.data.shapes import name_noise
 
-    return noise
+        if row["task"] not in self.tasks:
+            return row["completion"], []
+        return name_noise(row["completion"], rng=self._rng, rate=self.rate)
 
 
 def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
@@ -524,6 +538,10 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             "name_noise replaces the colour word before a shape word, so it needs colour-first names; "
             f"describe={config.describe!r} names objects another way"
         )
+    if not 0.0 <= config.name_noise_until <= 1.0:
+        raise ValueError(
+            f"name_noise_until is a share of the budget in [0, 1], got {config.name_noise_until}"
+        )
     noised_tasks = {Task.parse(t).value for t in config.name_noise_tasks}
     if config.name_noise and not noised_tasks:
         raise ValueError("name_noise_tasks is empty: name the tasks whose rows to noise, or set name_noise=0")
@@ -532,6 +550,13 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         raise ValueError("drills need fresh draws (records_per_task_mode=None)")
     if config.und_tie_rate and config.records_per_task_mode is not None:
         raise ValueError("und_tie_rate needs fresh draws (records_per_task_mode=None)")
+    if config.step_budget and (config.max_steps <= 0 or config.vision_max_steps < 0):
+        raise ValueError(
+            f"a step budget needs max_steps > 0 and vision_max_steps >= 0 (0 skips stage 1), got "
+            f"{config.max_steps} and {config.vision_max_steps}"
+        )
+    # With a step budget, stage 1 is on when it has steps; the clock then limits neither stage.
+    stage1 = config.vision_max_steps > 0 if config.step_budget else config.vision_minutes > 0
     torch.set_num_threads(config.threads)
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -566,13 +591,13 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     reused = False
     if config.init_model:
         base = Path(config.init_model)
-    elif config.vision_minutes > 0:
+    elif stage1:
         from transformers import AutoModelForImageTextToText
 
         from unireward.train.vision import VisionPretrainConfig, pretrain_vision
 
         vision_config = VisionPretrainConfig(
-            minutes=config.vision_minutes,
+            minutes=None if config.step_budget else config.vision_minutes,
             max_steps=config.vision_max_steps,
             learning_rate=config.vision_learning_rate,
             shape_from_random_palette_only=config.vision_shape_from_random_palette_only,
@@ -609,21 +634,34 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     curve_path.unlink(missing_ok=True)
     curve: list[dict] = []
 
+    noise = RowNameNoise(config.name_noise, noised_tasks, config.seed) if config.name_noise else None
+
+    def spent_and_budget(step: int) -> tuple[float, float]:
+        """How much of the budget is spent: SFT steps of `max_steps`, or minutes of `minutes`."""
+        if config.step_budget:
+            return step, config.max_steps
+        return (time.perf_counter() - start) / 60, config.minutes
+
     class EvalAndBudget(TrainerCallback):
         """Held-out accuracy against training time; stops training when the budget is spent; decays the
         learning rate over the budget's last `lr_decay_share` (set before each optimiser step, after the
-        constant schedule, so logged learning rates show the constant base)."""
+        constant schedule, so logged learning rates show the constant base); ends the name noise at
+        `name_noise_until` (the collator reads its rate; the batch or two the data loader holds ahead were
+        drawn before)."""
 
         def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
-            minutes = (time.perf_counter() - start) / 60
+            spent, budget = spent_and_budget(state.global_step)
             if optimizer is not None:
-                factor = budget_lr_factor(minutes, config.minutes, config.lr_decay_share)
+                factor = budget_lr_factor(spent, budget, config.lr_decay_share)
                 for group in optimizer.param_groups:  # each from its own rate (a vision group's is lower)
                     group["lr"] = group["initial_lr"] * factor
+            if noise is not None and spent >= config.name_noise_until * budget:
+                noise.rate = 0.0
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             minutes = (time.perf_counter() - start) / 60
-            out_of_time = minutes >= config.minutes
+            spent, budget = spent_and_budget(state.global_step)
+            out_of_time = spent >= budget
             if state.global_step % config.eval_every == 0 or out_of_time:
                 point = {
                     "step": state.global_step,
@@ -637,7 +675,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             if out_of_time:
                 control.should_training_stop = True
 
-    frozen = config.freeze_vision and (config.vision_minutes > 0 or bool(config.init_model))
+    frozen = config.freeze_vision and (stage1 or bool(config.init_model))
     sft = RewardSFTConfig(
         model=str(base),
         output_dir=str(work / "model"),
@@ -656,7 +694,6 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         vision_lr_scale=config.vision_lr_scale,
         seed=config.seed,
     )
-    noise = row_name_noise(config.name_noise, noised_tasks, config.seed) if config.name_noise else None
     model_dir = Path(train_reward_model(sft, examples, callbacks=[EvalAndBudget()], input_noise=noise))
     meta = json.loads((model_dir / "unireward.json").read_text())
     # Rank by the verdict's probabilities after the written reasoning, in both orders; score by the written
@@ -674,6 +711,12 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["name_noise"] = config.name_noise
     if config.name_noise:
         meta["name_noise_tasks"] = sorted(noised_tasks)
+        meta["name_noise_until"] = config.name_noise_until
+    meta["budget"] = (
+        {"vision_steps": config.vision_max_steps if stage1 else 0, "sft_steps": config.max_steps}
+        if config.step_budget
+        else {"minutes": config.minutes, "vision_minutes": config.vision_minutes if stage1 else 0}
+    )
     meta |= config.drills.card_fields()
     (model_dir / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
     return ShapesTrainingResult(

@@ -49,7 +49,7 @@ SOURCES = (
 
 @dataclass
 class VisionPretrainConfig:
-    minutes: float = 10.0
+    minutes: float | None = 10.0  # None: no clock limit, `max_steps` alone ends it
     max_steps: int = 100_000
     batch_size: int = 32  # media per step, half images and half clips
     learning_rate: float = 2e-3
@@ -433,7 +433,7 @@ def pretrain_vision(
     step, loss_sum, loss_n = 0, 0.0, 0
     while True:
         minutes = (time.perf_counter() - start) / 60
-        done = minutes >= config.minutes or step >= config.max_steps
+        done = (config.minutes is not None and minutes >= config.minutes) or step >= config.max_steps
         if step % config.eval_every == 0 or done:
             point = {"step": step, "minutes": round(minutes, 2)}
             if loss_n:
