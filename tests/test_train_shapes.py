@@ -801,8 +801,12 @@ def test_name_noise_stops_at_its_share_of_a_step_budget(tmp_path, monkeypatch):
 
 def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
     """minutes=0 would stop a clock budget after one step; a step budget runs both stages to their steps,
-    records them, and the model card says so."""
+    records them, the model card says so, and a second run (fresh draws, as the recipe) in another
+    directory trains the same weights: what the step budget is for."""
     import argparse
+
+    import torch
+    from safetensors.torch import load_file
 
     spec = TinySpec(image_size=56, temporal_patch_size=4)
     config = toy_config(
@@ -816,8 +820,13 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
         eval_every=1000,
         num_frames=4,
         spec=spec,
+        records_per_task_mode=None,
     )
     result = train_on_shapes(config)
+    again = train_on_shapes(dataclasses.replace(config, work_dir=str(tmp_path / "again")))
+    weights, weights_again = (load_file(r.model_dir / "model.safetensors") for r in (result, again))
+    assert weights.keys() == weights_again.keys()
+    assert all(torch.equal(weights[k], weights_again[k]) for k in weights)
     assert result.steps == 3 and [p["step"] for p in result.curve] == [3]  # evaluated at the end only
     meta = json.loads((result.model_dir / "unireward.json").read_text())
     assert meta["budget"] == {"vision_steps": 2, "sft_steps": 3}
