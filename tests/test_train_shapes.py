@@ -836,6 +836,12 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
     )
     train_script().write_assets(result, args)
     assert "(a step budget: 2 stage-1 and 3 SFT steps)" in (tmp_path / "assets" / "README.md").read_text()
+    # From an initial model (a shared stage-1 tower) stage 1 runs no step, and the tower stays frozen.
+    shared = dataclasses.replace(
+        config, work_dir=str(tmp_path / "shared"), init_model=str(tmp_path / "work" / "base")
+    )
+    meta = json.loads((train_on_shapes(shared).model_dir / "unireward.json").read_text())
+    assert meta["budget"] == {"vision_steps": 0, "sft_steps": 3} and meta["vision_frozen"] is True
     with pytest.raises(ValueError, match="step budget needs max_steps > 0"):
         train_on_shapes(toy_config(tmp_path / "b", ("image_gen",), step_budget=True, max_steps=0))
 

@@ -555,8 +555,11 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             f"a step budget needs max_steps > 0 and vision_max_steps >= 0 (0 skips stage 1), got "
             f"{config.max_steps} and {config.vision_max_steps}"
         )
-    # With a step budget, stage 1 is on when it has steps; the clock then limits neither stage.
-    stage1 = config.vision_max_steps > 0 if config.step_budget else config.vision_minutes > 0
+    # Stage 1 runs unless an initial model replaces it; with a step budget when it has steps (the clock
+    # then limits neither stage), else when it has minutes.
+    stage1 = not config.init_model and (
+        config.vision_max_steps > 0 if config.step_budget else config.vision_minutes > 0
+    )
     torch.set_num_threads(config.threads)
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
