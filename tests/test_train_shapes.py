@@ -158,15 +158,10 @@ def test_budget_stops_training(tmp_path):
 
 def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     import argparse
-    import importlib.util
-    from pathlib import Path
 
     config = toy_config(tmp_path / "work", ("image_gen",), max_steps=2, eval_every=1)
     result = train_on_shapes(config)
-    script = Path(__file__).resolve().parent.parent / "scripts" / "train_default_model.py"
-    spec = importlib.util.spec_from_file_location("train_default_model", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = train_script()
     out = tmp_path / "assets"
     args = argparse.Namespace(out=out, n=2, lr=1e-3, lr_decay_share=0.5, batch_size=2, eval_n=1)
     module.write_assets(result, args)
@@ -855,7 +850,7 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
         (["--name-noise-until", "1.5"], "--name-noise-until is a share"),
     ],
 )
-def test_training_script_rejects_a_half_step_budget(argv, message, capsys):
+def test_training_script_rejects_bad_budget_flags(argv, message, capsys):
     with pytest.raises(SystemExit):
         train_script().main(argv)
     assert message in capsys.readouterr().err
