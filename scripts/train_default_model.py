@@ -56,6 +56,13 @@ def main(argv: list[str] | None = None) -> None:
         metavar="N",
         help="with --steps: exactly N stage-1 steps (0 skips stage 1)",
     )
+    parser.add_argument(
+        "--init-model",
+        type=Path,
+        metavar="DIR",
+        help="skip stage 1 and start SFT from this model's frozen tower, e.g. another run's WORK/base: "
+        "arms compared on one shared tower differ only in their SFT (with --steps, give --vision-steps 0)",
+    )
     parser.add_argument("--eval-every", type=int, default=d.eval_every)
     parser.add_argument(
         "--eval-n", type=int, default=d.eval_n, help="held-out pairs and points per task per eval"
@@ -314,6 +321,10 @@ def main(argv: list[str] | None = None) -> None:
         )
     if step_budget and (args.steps <= 0 or args.vision_steps < 0):
         parser.error(f"--steps must be > 0 and --vision-steps >= 0, got {args.steps} and {args.vision_steps}")
+    if args.init_model and step_budget and args.vision_steps:
+        parser.error(f"--init-model replaces stage 1: give --vision-steps 0, not {args.vision_steps}")
+    if args.init_model and not (args.init_model / "config.json").is_file():
+        parser.error(f"--init-model {args.init_model} is not a saved model (no config.json there)")
     if not 0 <= args.lr_decay_share <= 1:
         parser.error(f"--lr-decay-share is a share of the budget in [0, 1], got {args.lr_decay_share}")
     config = ShapesTrainingConfig(
@@ -330,6 +341,7 @@ def main(argv: list[str] | None = None) -> None:
         learning_rate=args.lr,
         lr_decay_share=args.lr_decay_share,
         vision_minutes=args.vision_minutes,
+        init_model=str(args.init_model) if args.init_model else None,
         batch_size=args.batch_size,
         threads=args.threads,
         seed=args.seed,
@@ -400,8 +412,12 @@ def write_assets(result, args) -> None:
             "command": " ".join(["python", "scripts/train_default_model.py", *sys.argv[1:]]),
             "records_per_task_mode": args.n,
             "base_model": "unireward.tiny qwen2_vl (default_spec's tower, language model "
-            f"{lm['num_hidden_layers']} layers x {lm['hidden_size']}) after {vision_minutes:.0f} minutes of "
-            "unireward.train.vision pre-training",
+            f"{lm['num_hidden_layers']} layers x {lm['hidden_size']}) after "
+            + (
+                f"the vision pre-training of {meta['init_model']} (another run)"
+                if meta.get("init_model")
+                else f"{vision_minutes:.0f} minutes of unireward.train.vision pre-training"
+            ),
         }
     )
     (out / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -423,6 +439,15 @@ def write_assets(result, args) -> None:
     if meta.get("vision_lr_scale", 1) != 1 and (blocks or not meta.get("vision_frozen", True)):
         tower += f", at {meta['vision_lr_scale']:g} of the learning rate"
     vision_line = ", ".join(f"{k} {vision[k]:.2f}" for k in keys if k in vision) or "n/a"
+    stage1_item = (
+        f"no vision pre-training in this run: the frozen tower is that of `{meta['init_model']}`, whose "
+        "stage 1 (dense vision pre-training, `unireward.train.vision`) ran in another run"
+        if meta.get("init_model")
+        else f"""{vision_minutes:.0f} minutes of dense vision pre-training (`unireward.train.vision`): the vision tower
+     alone learns what covers each cell of the image (colour, shape, count, relation, motion, speed,
+     change, appearance) and per image blur / noise / artefacts / flicker. Held-out cell accuracy at the
+     end: {vision_line}{reused}"""
+    )
     data = data_description(meta, args)
     fixed = meta.get("budget", {})
     budget = (
@@ -456,10 +481,7 @@ answers only: it is a demonstration and test model, not a general reward model.
   {clip_tokens}
 - training: `{meta["command"]}`, {minutes:.1f} minutes of wall-clock on one CPU thread{budget}, in two
   stages:
-  1. {vision_minutes:.0f} minutes of dense vision pre-training (`unireward.train.vision`): the vision tower
-     alone learns what covers each cell of the image (colour, shape, count, relation, motion, speed,
-     change, appearance) and per image blur / noise / artefacts / flicker. Held-out cell accuracy at the
-     end: {vision_line}{reused}
+  1. {stage1_item}
   2. protocol SFT with TRL ({tower}): {meta.get("steps")} steps of batch {args.batch_size},
      {data} of the train split, the oracle's reasoning before each verdict or score, learning rate
      {args.lr} (falling to a tenth over the last {100 * args.lr_decay_share:g}% of the budget)

@@ -835,8 +835,19 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
     shared = dataclasses.replace(
         config, work_dir=str(tmp_path / "shared"), init_model=str(tmp_path / "work" / "base")
     )
-    meta = json.loads((train_on_shapes(shared).model_dir / "unireward.json").read_text())
+    shared_result = train_on_shapes(shared)
+    meta = json.loads((shared_result.model_dir / "unireward.json").read_text())
     assert meta["budget"] == {"vision_steps": 0, "sft_steps": 3} and meta["vision_frozen"] is True
+    assert meta["init_model"] == str(tmp_path / "work" / "base")
+    train_script().write_assets(
+        shared_result, argparse.Namespace(**{**vars(args), "out": tmp_path / "shared-assets"})
+    )
+    card = (tmp_path / "shared-assets" / "README.md").read_text()
+    assert f"the frozen tower is that of `{tmp_path / 'work' / 'base'}`" in card
+    assert "minutes of dense vision pre-training" not in card
+    assert json.loads((tmp_path / "shared-assets" / "unireward.json").read_text())["base_model"].endswith(
+        f"after the vision pre-training of {tmp_path / 'work' / 'base'} (another run)"
+    )
     with pytest.raises(ValueError, match="step budget needs max_steps > 0"):
         train_on_shapes(toy_config(tmp_path / "b", ("image_gen",), step_budget=True, max_steps=0))
 
@@ -848,6 +859,8 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
         (["--vision-steps", "10"], "--steps and --vision-steps go together"),
         (["--steps", "0", "--vision-steps", "10"], "--steps must be > 0"),
         (["--name-noise-until", "1.5"], "--name-noise-until is a share"),
+        (["--init-model", ".", "--steps", "5", "--vision-steps", "3"], "give --vision-steps 0, not 3"),
+        (["--init-model", "no/such/model"], "is not a saved model (no config.json there)"),
     ],
 )
 def test_training_script_rejects_bad_budget_flags(argv, message, capsys):

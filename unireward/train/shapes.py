@@ -707,6 +707,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         "final": vision_curve[-1] if vision_curve else None,
         "reused": reused,
     }
+    if config.init_model:
+        meta["init_model"] = config.init_model
     meta["vision_frozen"] = sft.freeze_vision
     meta["balanced_checks"] = config.balanced_checks
     meta["und_tie_rate"] = config.und_tie_rate
