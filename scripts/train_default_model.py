@@ -327,6 +327,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--init-model {args.init_model} is not a saved model (no config.json there)")
     if not 0 <= args.lr_decay_share <= 1:
         parser.error(f"--lr-decay-share is a share of the budget in [0, 1], got {args.lr_decay_share}")
+    for kept in ("model", "base"):
+        if overlapping(args.out, args.work / kept):
+            parser.error(
+                f"--out {args.out} overlaps {args.work / kept}, which this run trains into and --out "
+                "replaces when training ends; pick an --out outside it (e.g. WORK/out)"
+            )
     config = ShapesTrainingConfig(
         work_dir=str(args.work),
         records_per_task_mode=args.n,
@@ -374,6 +380,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     result = train_on_shapes(config)
     write_assets(result, args)
+
+
+def overlapping(a: Path, b: Path) -> bool:
+    """Whether one path is the other or lies inside it (write_assets deletes --out before copying)."""
+    a, b = a.resolve(), b.resolve()
+    return a == b or a in b.parents or b in a.parents
 
 
 def two_numbers(parser, flag: str, form: str, value: str) -> tuple[int, int]:

@@ -861,12 +861,23 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
         (["--name-noise-until", "1.5"], "--name-noise-until is a share"),
         (["--init-model", ".", "--steps", "5", "--vision-steps", "3"], "give --vision-steps 0, not 3"),
         (["--init-model", "no/such/model"], "is not a saved model (no config.json there)"),
+        (["--work", "w", "--out", "w/model"], "overlaps w/model, which this run trains into"),
+        (["--work", "w", "--out", "w"], "overlaps w/model"),
+        (["--work", "w", "--out", "w/base/copy"], "overlaps w/base"),
     ],
 )
 def test_training_script_rejects_bad_budget_flags(argv, message, capsys):
     with pytest.raises(SystemExit):
         train_script().main(argv)
     assert message in capsys.readouterr().err
+
+
+def test_out_may_sit_beside_the_trained_model_in_work_but_not_over_it(tmp_path):
+    overlapping = train_script().overlapping
+    work = tmp_path / "w"
+    assert not overlapping(work / "out", work / "model")
+    assert not overlapping(tmp_path / "assets", work / "model")
+    assert overlapping(work / "model", work / "model") and overlapping(tmp_path, work / "model")
 
 
 def train_script():
