@@ -266,6 +266,15 @@ def main(argv: list[str] | None = None) -> None:
         "(default %(default)s); the comparison steps are learnt late, in that tail (research log session 10)",
     )
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument(
+        "--length-groups",
+        type=int,
+        default=d.length_groups,
+        metavar="G",
+        help="read the training stream G batches at a time and regroup those rows by length, so a batch of "
+        "video pairs is not padded as long as a text drill is: the same rows, about a third less padding, "
+        "about 1.5x the SFT steps per minute at G=8 (default %(default)s: batches as drawn)",
+    )
     parser.add_argument("--threads", type=int, default=d.threads)
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument(
@@ -299,6 +308,11 @@ def main(argv: list[str] | None = None) -> None:
         parser, "--comparison-tail", "DRILLS:FROM_CYCLE", args.comparison_tail
     )
 
+    if args.length_groups < 1 or (args.length_groups > 1 and args.n):
+        parser.error(
+            f"--length-groups is a number of batches >= 1 (1: as drawn) and regroups fresh draws only, "
+            f"got {args.length_groups}" + (f" with --n {args.n}" if args.n else "")
+        )
     if not 0 <= args.und_ties < 1:
         parser.error(f"--und-ties is a share of understanding pairs in [0, 1), got {args.und_ties}")
     if args.unfreeze_vision and args.unfreeze_vision_blocks:
@@ -349,6 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         vision_minutes=args.vision_minutes,
         init_model=str(args.init_model) if args.init_model else None,
         batch_size=args.batch_size,
+        length_groups=args.length_groups,
         threads=args.threads,
         seed=args.seed,
         freeze_vision=not args.unfreeze_vision,
@@ -467,6 +482,7 @@ def write_assets(result, args) -> None:
         if "sft_steps" in fixed
         else ""
     )
+    threads = "one CPU thread" if meta.get("threads", 1) == 1 else f"{meta['threads']} CPU threads"
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
     tps = json.loads((trained / "config.json").read_text())["vision_config"]["temporal_patch_size"]
     clip_tokens = (
@@ -491,7 +507,7 @@ answers only: it is a demonstration and test model, not a general reward model.
   both orders) and scores points by `generate` (the written integer)
 - architecture: Qwen2-VL, {n_params / 1e6:.1f} M parameters; 112 px images, 16 visual tokens per image;
   {clip_tokens}
-- training: `{meta["command"]}`, {minutes:.1f} minutes of wall-clock on one CPU thread{budget}, in two
+- training: `{meta["command"]}`, {minutes:.1f} minutes of wall-clock on {threads}{budget}, in two
   stages:
   1. {stage1_item}
   2. protocol SFT with TRL ({tower}): {meta.get("steps")} steps of batch {args.batch_size},
@@ -524,6 +540,8 @@ def data_description(meta: dict, args) -> str:
         if drills and not meta.get("drill_warmup") and not meta.get("comparison_tail"):
             rows = f"{rows} of which {drills} in {8 + drills + palette} text-only drills;"
         data = f"fresh draws ({rows} none repeated)"
+    if meta.get("length_groups", 1) > 1:
+        data += f" in batches regrouped by length within windows of {meta['length_groups']} batches"
     if meta.get("balanced_checks"):
         data += " (image-generation candidates from the balanced mix: half the objects missing or wrong)"
     if meta.get("und_tie_rate"):

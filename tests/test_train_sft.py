@@ -281,3 +281,48 @@ def test_config_errors(tmp_path):
         config("m", tmp_path, protocol="v9")
     with pytest.raises(ValueError, match="per_device_batch_size"):
         config("m", tmp_path, per_device_batch_size=0)
+
+
+def text_row(i: int, chars: int, media: int = 0) -> dict:
+    """A row whose `row_length` is `chars` + MEDIA_CHARS per media entry (prompt and answer split it)."""
+    return {
+        "id": str(i),
+        "prompt": "p" * (chars // 2),
+        "completion": "c" * (chars - chars // 2),
+        "media": [{"kind": "image"}] * media,
+    }
+
+
+def test_length_grouped_regroups_each_window_into_sorted_batches_in_a_seeded_order():
+    from unireward.train.sft import MEDIA_CHARS, length_grouped, row_length
+
+    rng = np.random.default_rng(0)
+    rows = [text_row(i, int(rng.integers(10, 500)), int(rng.integers(0, 3))) for i in range(48)]
+    assert row_length(text_row(0, 101, 2)) == 101 + 2 * MEDIA_CHARS
+    out = list(length_grouped(rows, batch_size=4, window=3, seed=7))
+    assert list(length_grouped(rows, batch_size=4, window=3, seed=7)) == out
+    assert [r["id"] for r in length_grouped(rows, 4, 3, seed=8)] != [r["id"] for r in out]
+    for w in range(0, 48, 12):
+        window, regrouped = rows[w : w + 12], out[w : w + 12]
+        assert sorted(r["id"] for r in regrouped) == sorted(r["id"] for r in window)  # same rows, no mixing
+        ordered = sorted(row_length(r) for r in window)
+        batches = [sorted(row_length(r) for r in regrouped[b : b + 4]) for b in range(0, 12, 4)]
+        assert sorted(batches) == [ordered[0:4], ordered[4:8], ordered[8:12]]  # whole sorted slices
+
+    def padded(rs):
+        return sum(4 * max(row_length(r) for r in rs[b : b + 4]) for b in range(0, len(rs), 4))
+
+    assert padded(out) < 0.9 * padded(rows)  # 0.85 here; batches as drawn: 1.0
+    assert list(length_grouped(rows, 4, 1)) == rows  # window 1: the stream's order
+
+
+def test_length_grouped_keeps_whole_batches_before_a_short_last_window_and_checks_sizes():
+    from unireward.train.sft import length_grouped, row_length
+
+    rows = [text_row(i, 100 - i) for i in range(10)]  # two windows of 2 x 3 rows would need 12
+    out = list(length_grouped(rows, batch_size=3, window=2, seed=0))
+    assert len(out) == 10 and {r["id"] for r in out[:6]} == {str(i) for i in range(6)}
+    assert [row_length(r) for r in out[6:]] == sorted(row_length(r) for r in rows[6:])
+    for bad in ({"batch_size": 0, "window": 2}, {"batch_size": 2, "window": 0}):
+        with pytest.raises(ValueError, match="must be >= 1"):
+            list(length_grouped(rows, **bad))

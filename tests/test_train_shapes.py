@@ -864,6 +864,8 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
         (["--work", "w", "--out", "w/model"], "overlaps w/model, which this run trains into"),
         (["--work", "w", "--out", "w"], "overlaps w/model"),
         (["--work", "w", "--out", "w/base/copy"], "overlaps w/base"),
+        (["--length-groups", "0"], "--length-groups is a number of batches >= 1"),
+        (["--length-groups", "8", "--n", "100"], "regroups fresh draws only, got 8 with --n 100"),
     ],
 )
 def test_training_script_rejects_bad_budget_flags(argv, message, capsys):
@@ -890,3 +892,45 @@ def train_script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_length_groups_regroup_the_same_stream_rows_with_less_padding_and_are_recorded(tmp_path):
+    import argparse
+    import itertools
+
+    from unireward.train.sft import row_length
+    from unireward.train.shapes import shapes_sft_stream
+
+    tasks = ("image_gen", "video_gen", "video_und")
+    plain = list(itertools.islice(iter(shapes_sft_stream(tasks, seed=4)), 48))
+    grouped = list(
+        itertools.islice(iter(shapes_sft_stream(tasks, seed=4, length_groups=4, batch_size=4)), 48)
+    )
+    for w in range(0, 48, 16):  # each window of 4 batches holds the same rows, regrouped
+        assert sorted(r["id"] for r in grouped[w : w + 16]) == sorted(r["id"] for r in plain[w : w + 16])
+    assert [r["id"] for r in grouped] != [r["id"] for r in plain]
+
+    def padded(rows):
+        return sum(4 * max(row_length(r) for r in rows[b : b + 4]) for b in range(0, len(rows), 4))
+
+    assert padded(grouped) < 0.85 * padded(plain)
+
+    result = train_on_shapes(
+        toy_config(tmp_path / "run", ("image_gen",), records_per_task_mode=None, max_steps=2, length_groups=2)
+    )
+    assert result.steps == 2
+    meta = json.loads((result.model_dir / "unireward.json").read_text())
+    assert meta["length_groups"] == 2 and meta["threads"] == 1
+    meta["threads"] = 2  # as a run with threads=2 records it
+    (result.model_dir / "unireward.json").write_text(json.dumps(meta))
+    args = argparse.Namespace(
+        out=tmp_path / "assets", n=None, lr=1e-3, lr_decay_share=0.25, batch_size=2, eval_n=1
+    )
+    train_script().write_assets(result, args)
+    card = (tmp_path / "assets" / "README.md").read_text()
+    assert "in batches regrouped by length within windows of 2 batches" in card
+    assert "minutes of wall-clock on 2 CPU threads" in card
+    with pytest.raises(ValueError, match="length_groups must be >= 1"):
+        train_on_shapes(toy_config(tmp_path / "a", ("image_gen",), length_groups=0))
+    with pytest.raises(ValueError, match="regroups the fresh-draw stream"):
+        train_on_shapes(toy_config(tmp_path / "b", ("image_gen",), length_groups=4))
