@@ -44,6 +44,7 @@ bench: venv
 	$(PY) benchmarks/image_gen_checks.py
 	$(PY) benchmarks/reasoning_checks.py
 	$(PY) benchmarks/naming_prior.py
+	$(PY) benchmarks/sft_step_time.py
 	$(PY) benchmarks/serve_load.py
 
 # The serving figures measured on one H200 (needs a CUDA machine; the README's serving table).
