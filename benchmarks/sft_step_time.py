@@ -61,17 +61,18 @@ def main(argv: list[str] | None = None) -> dict:
         mask = [b["attention_mask"] for b in batches[g]]
         real_share[g] = sum(int(m.sum()) for m in mask) / sum(m.numel() for m in mask)
 
+    def train_pass(g: int) -> None:
+        for batch in batches[g]:
+            model(**batch).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+
     def seconds_per_step(threads: int, g: int) -> float:
         torch.set_num_threads(threads)
-        for timed in (False, True):  # the first pass warms the allocator and kernels up
-            start = time.perf_counter()
-            for batch in batches[g]:
-                model(**batch).loss.backward()
-                optimizer.step()
-                optimizer.zero_grad()
-            if timed:
-                return (time.perf_counter() - start) / len(batches[g])
-        raise AssertionError("unreachable")
+        train_pass(g)  # warms the allocator and kernels up
+        start = time.perf_counter()
+        train_pass(g)
+        return (time.perf_counter() - start) / len(batches[g])
 
     runs = [
         {

@@ -341,16 +341,14 @@ def shapes_sft_stream(
         "describe": describe,
         "drills": asdict(drills),  # plain values: datasets hashes gen_kwargs to cache the stream
         "und_tie_rate": und_tie_rate,
+        "length_groups": length_groups,
+        "batch_size": batch_size,
     }
-    if length_groups == 1:
-        return IterableDataset.from_generator(_stream_rows, features=sft_features(), gen_kwargs=kwargs)
-    grouping = {"length_groups": length_groups, "batch_size": batch_size}
-    return IterableDataset.from_generator(
-        _grouped_rows, features=sft_features(), gen_kwargs={**kwargs, **grouping}
-    )
+    return IterableDataset.from_generator(_grouped_rows, features=sft_features(), gen_kwargs=kwargs)
 
 
 def _grouped_rows(length_groups: int, batch_size: int, **kwargs):
+    """`_stream_rows`, regrouped by length; `length_groups=1` is the stream as drawn."""
     from unireward.train.sft import length_grouped
 
     yield from length_grouped(_stream_rows(**kwargs), batch_size, length_groups, seed=kwargs["seed"])
