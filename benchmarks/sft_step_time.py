@@ -23,7 +23,7 @@ from _results import rerun_command, write_result
 
 from unireward.media import FramePolicy
 from unireward.train.sft import RewardSFTCollator, length_grouped
-from unireward.train.shapes import DrillPlan, shapes_sft_stream
+from unireward.train.shapes import DrillPlan, ShapesTrainingConfig, shapes_sft_stream
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "unireward" / "assets" / "default_model"
@@ -33,13 +33,17 @@ RECIPE = {
     "describe": "colours+videos-ends-checked-changes",
     "drills": DrillPlan(lookup=3, change=2),
 }
+BATCH_SIZE = ShapesTrainingConfig.batch_size  # the recipe's SFT batch
+NUM_FRAMES = ShapesTrainingConfig.num_frames
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--batches", type=int, default=24, help="batches of 8 rows timed per setting")
+    parser.add_argument(
+        "--batches", type=int, default=24, help=f"batches of {BATCH_SIZE} rows timed per setting"
+    )
     parser.add_argument("--groups", default="1,8,24", help="window sizes to time; 1 is as drawn")
     parser.add_argument("--threads", default="1,2", help="torch thread counts to time")
     parser.add_argument("--out", type=Path, default=RESULTS / "sft_step_time.json")
@@ -51,13 +55,13 @@ def main(argv: list[str] | None = None) -> dict:
     model.model.visual.requires_grad_(False)
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
-    collator = RewardSFTCollator(processor, FramePolicy(num_frames=8))
-    rows = list(itertools.islice(iter(shapes_sft_stream(seed=0, **RECIPE)), 8 * args.batches))
+    collator = RewardSFTCollator(processor, FramePolicy(num_frames=NUM_FRAMES))
+    rows = list(itertools.islice(iter(shapes_sft_stream(seed=0, **RECIPE)), BATCH_SIZE * args.batches))
 
     batches, real_share = {}, {}
     for g in (int(x) for x in args.groups.split(",")):
-        grouped = list(length_grouped(rows, 8, g))
-        batches[g] = [collator(grouped[i : i + 8]) for i in range(0, len(grouped), 8)]
+        grouped = list(length_grouped(rows, BATCH_SIZE, g))
+        batches[g] = [collator(grouped[i : i + BATCH_SIZE]) for i in range(0, len(grouped), BATCH_SIZE)]
         mask = [b["attention_mask"] for b in batches[g]]
         real_share[g] = sum(int(m.sum()) for m in mask) / sum(m.numel() for m in mask)
 
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "sft_step_time",
         "command": rerun_command(__file__, argv),
         "model": str(DEFAULT_MODEL.relative_to(DEFAULT_MODEL.parents[2])),
-        "batch_size": 8,
+        "batch_size": BATCH_SIZE,
         "batches": args.batches,
         "runs": runs,
         "platform": platform.platform(),
