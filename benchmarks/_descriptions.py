@@ -58,3 +58,12 @@ def objects_line(summary: dict) -> str:
         f"held-out objects right {h['right']}/{h['objects']} (colour right, other shape {h[shape]}; "
         f"shape right, other colour {h[colour]}), seen {s['right']}/{s['objects']} ({s[shape]}; {s[colour]})"
     )
+
+
+def own_lookup(said_description: str, name: str) -> str:
+    """The lookup a judge's own description implies for the caption object `name` (`red square`): the
+    described objects of its shape, in the order written (`red square and blue square`; `none`), as
+    `shapes.sees` builds it from the truth."""
+    shape = name.partition(" ")[2]
+    found = [f"{c} {s}" for c, s in _OBJECT.findall(said_description) if s == shape]
+    return " and ".join(found) or "none"

@@ -6,7 +6,9 @@ cross so 0` for judges trained with `--describe lookup`). This script draws imag
 pairs and points from the shapes world, lets the judge write its answer (`generate`), and counts for each
 element type how often the written check agrees with the oracle, separately for elements the image shows
 (1) and those it does not (0). The balanced accuracy, the mean of the two rates, is 0.5 for a judge that
-writes the same check whatever the image shows, however often that check is right.
+writes the same check whatever the image shows, however often that check is right. For judges that look
+up what they described (`colours`, `lookup`), the steps between are counted apart: does the lookup follow
+the judge's own description, and does the check follow the lookup.
 
     python benchmarks/image_gen_checks.py --model rm/ --n 100   # -> results/image_gen_checks.json
 """
@@ -19,7 +21,7 @@ import re
 import time
 from pathlib import Path
 
-from _descriptions import names_reader, objects_line, objects_summary, tally_objects
+from _descriptions import names_reader, objects_line, objects_summary, own_lookup, tally_objects
 from _results import result_header, write_result
 
 from unireward.data.shapes import PLURALS
@@ -117,10 +119,15 @@ def tally(
         counts["lookups_exact"] += sum(a == b for a, b in zip(said_lookups, lookups))
         # Does each written object check follow from the judge's own lookup? (The comparison step alone.)
         objects = [(n, v) for n, (k, v) in written.items() if k == "object"]
-        for (name, value), said in zip(objects, said_lookups):
-            kind = lookup_kind(_singular(name), said)
+        for (name, value), said_lookup in zip(objects, said_lookups):
+            kind = lookup_kind(_singular(name), said_lookup)
             counts[f"lookups_{kind}_n"] += 1
             counts[f"lookups_{kind}_followed"] += value == (kind == "names_it")
+            # And does the lookup follow the judge's own description? (The step before: a judge may
+            # describe the image right, then look up another colour.)
+            if said is not None:
+                counts["lookups_described_n"] += 1
+                counts["lookups_described_followed"] += said_lookup == own_lookup(said, _singular(name))
     for name, kind, value in truth:
         if name not in written or written[name][0] != kind:
             counts[f"{kind}/not_written"] += 1
@@ -145,6 +152,10 @@ def summary(counts: collections.Counter) -> dict:
         out["lookups"]["check_follows"] = {
             kind: {"n": counts[f"lookups_{kind}_n"], "followed": counts[f"lookups_{kind}_followed"]}
             for kind in LOOKUP_KINDS
+        }
+        out["lookups"]["follows_description"] = {
+            "n": counts["lookups_described_n"],
+            "followed": counts["lookups_described_followed"],
         }
     for kind in ("object", "relation", "count"):
         rates = {}
@@ -234,6 +245,8 @@ def main(argv: list[str] | None = None) -> dict:
             follows = ", ".join(f"{k} {v['followed']}/{v['n']}" for k, v in lk["check_follows"].items())
             print(f"{mode:<6} lookups exact {lk['exact']}/{lk['true']} ({lk['written']} written)")
             print(f"{mode:<6} the check follows its own lookup when that: {follows}")
+            fd = lk["follows_description"]
+            print(f"{mode:<6} the lookup follows its own description {fd['followed']}/{fd['n']}")
     write_result(args.out, result)
     return result
 

@@ -441,6 +441,17 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     by_colour = image_gen_checks.summary(colours)
     assert by_colour["lookups"]["exact"] == by_colour["lookups"]["true"] >= 40
     assert by_colour["object"]["balanced_accuracy"] == 1.0 and by_colour["object"]["not_written"] == 0
+    own = by_colour["lookups"]["follows_description"]  # the oracle's lookups follow its description
+    assert own["followed"] == own["n"] == by_colour["lookups"]["written"]
+    # 21a's kind of slip: it describes a cyan triangle, then looks up no triangle of any colour.
+    slip = "Image 1: shows cyan triangle; cyan triangle (object): colours none, asked cyan: 0, quality"
+    slipped = collections.Counter()
+    truth = [("cyan triangle", "object", 1)]
+    image_gen_checks.tally(slipped, truth, "", slip, "cyan triangle", ["cyan triangle"])
+    assert image_gen_checks.summary(slipped)["lookups"]["follows_description"] == {"n": 1, "followed": 0}
+    assert image_gen_checks.own_lookup("cyan cross, red square, blue cross", "red cross") == (
+        "cyan cross and blue cross"
+    )
     assert image_gen_checks.written_lookups("red crosses (object): colours blue and red, asked red: 1") == [
         "blue cross and red cross"
     ]
