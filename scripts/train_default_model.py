@@ -257,6 +257,16 @@ def main(argv: list[str] | None = None) -> None:
         help="stop the name noise once this share of the budget is spent (default %(default)s: to the end), "
         "e.g. 0.6 to train the late comparison steps on clean rows (research log session 27)",
     )
+    parser.add_argument(
+        "--description-slips",
+        type=float,
+        default=d.description_slips,
+        metavar="SHARE",
+        help="the share of image-generation rows whose answer follows a misread description: one object "
+        "of one image named with another colour or shape (no loss on that word), then the lookups, checks, "
+        "score and verdict the oracle gives for what was written, so the steps after a description learn "
+        "to read it (default %(default)s; needs --describe; research log session 31)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument(
         "--lr-decay-share",
@@ -325,6 +335,11 @@ def main(argv: list[str] | None = None) -> None:
         noise_tasks = tuple(Task.parse(t).value for t in args.name_noise_tasks.split(","))
     except ValueError as err:
         parser.error(f"--name-noise-tasks: {err}")
+    if not 0 <= args.description_slips <= 1 or (args.description_slips and not args.describe):
+        parser.error(
+            "--description-slips is a share of image-generation rows in [0, 1] and needs --describe, "
+            f"got {args.description_slips} with --describe {args.describe!r}"
+        )
     if not 0 <= args.name_noise_until <= 1:
         parser.error(f"--name-noise-until is a share of the budget in [0, 1], got {args.name_noise_until}")
     step_budget = args.steps is not None or args.vision_steps is not None
@@ -377,6 +392,7 @@ def main(argv: list[str] | None = None) -> None:
         name_noise=args.name_noise,
         name_noise_tasks=noise_tasks,
         name_noise_until=args.name_noise_until,
+        description_slips=args.description_slips,
         describe=args.describe
         + (VIDEO_STYLES[args.describe_videos].suffix if args.describe_videos else "")
         + NAME_SUFFIXES[args.names],

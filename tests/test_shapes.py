@@ -920,3 +920,58 @@ def test_colours_style_writes_the_shapes_colours_beside_the_asked_colour():
         lines = explanation("image_gen", point, describe="colours").splitlines()
         assert ", asked " in lines[1] and lines[2].startswith("Quality: ")
     assert followed["0"] > 30 and followed["1"] > 30
+
+
+def test_a_slipped_description_misreads_one_word_and_the_reasoning_after_it_follows_that_word():
+    import dataclasses
+
+    from unireward.data.records import shapes_labels, target_text
+    from unireward.data.shapes import COLOURS, SHAPES, misread_span, slip_description
+    from unireward.protocols import get_protocol
+    from unireward.train.shapes import PROTOCOL
+
+    proto, world, rng = get_protocol(PROTOCOL), ShapesWorld(3, balanced_checks=True), np.random.default_rng(0)
+    kinds, label_changed, looked = collections.Counter(), 0, 0
+    for i in range(120):
+        mode = "pair" if i % 2 else "point"
+        ex = world.pair_example("image_gen") if mode == "pair" else world.point_example("image_gen")
+        slipped = slip_description(ex, rng)
+        if slipped is None:
+            continue
+        assert slipped.item is ex.item  # the model still sees the true media
+        sides = ("a", "b") if mode == "pair" else ("candidate",)
+        moved = [(o, n) for s in sides for o, n in zip(ex.spec[s].objects, slipped.spec[s].objects) if o != n]
+        assert len(moved) == 1
+        (was, now), prompt = moved[0], ex.spec["prompt"]
+        assert dataclasses.replace(now, colour=was.colour, shape=was.shape) == was
+        kinds["colour" if now.colour != was.colour else "shape"] += 1
+        if mode == "pair":  # scores and label are the oracle's for what was misread
+            assert slipped.scores == tuple(oracle_score("image_gen", prompt, slipped.spec[s]) for s in sides)
+            assert slipped.label == outcome(*slipped.scores)
+            label_changed += slipped.label != ex.label
+        else:
+            assert slipped.score == oracle_score("image_gen", prompt, slipped.spec["candidate"])
+
+        def target(example, mode=mode):
+            return target_text(
+                proto, "image_gen", mode, *shapes_labels("image_gen", example, True, "colours")
+            )
+
+        true_text, misread = target(ex), target(slipped)
+        a, b = misread_span(true_text, misread)
+        assert misread[:a] == true_text[:a] and misread[a:b] in {now.colour, now.shape} - {
+            was.colour,
+            was.shape,
+        }
+        assert misread[a:b] in COLOURS or misread[a:b] in SHAPES
+        # the lookup after the misread word lists what was written, not what the image shows
+        shape_line = re.findall(rf"{now.shape}\w* \(object\): colours ([a-z ]+?), asked", misread[b:])
+        if shape_line and mode == "point":
+            assert now.colour in shape_line[0].split(" and ")
+            looked += 1
+    assert kinds["colour"] > 20 and kinds["shape"] > 20 and label_changed > 5 and looked > 5
+    empty = world.point_example("image_gen")
+    empty = dataclasses.replace(empty, spec={**empty.spec, "candidate": ImageSpec(())})
+    assert slip_description(empty, rng) is None
+    with pytest.raises(ValueError, match="do not differ"):
+        misread_span("Image shows: red cross.", "Image shows: red cross.")

@@ -866,6 +866,8 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
         (["--work", "w", "--out", "w/base/copy"], "overlaps w/base"),
         (["--length-groups", "0"], "--length-groups is a number of batches >= 1"),
         (["--length-groups", "8", "--n", "100"], "regroups fresh draws only, got 8 with --n 100"),
+        (["--description-slips", "0.2"], "needs --describe, got 0.2 with --describe ''"),
+        (["--description-slips", "2", "--describe", "colours"], "--description-slips is a share"),
     ],
 )
 def test_training_script_rejects_bad_budget_flags(argv, message, capsys):
@@ -934,3 +936,59 @@ def test_length_groups_regroup_the_same_stream_rows_with_less_padding_and_are_re
         train_on_shapes(toy_config(tmp_path / "a", ("image_gen",), length_groups=0))
     with pytest.raises(ValueError, match="regroups the fresh-draw stream"):
         train_on_shapes(toy_config(tmp_path / "b", ("image_gen",), length_groups=4))
+
+
+def test_description_slips_misread_one_word_of_image_generation_rows_and_the_collator_unlearns_it(tmp_path):
+    import itertools
+
+    from transformers import AutoProcessor
+
+    from unireward.data.shapes import COLOURS, SHAPES
+    from unireward.judge import DEFAULT_MODEL_DIR
+    from unireward.media import FramePolicy
+    from unireward.train.sft import RewardSFTCollator
+    from unireward.train.shapes import DrillPlan, shapes_sft_stream
+
+    tasks = ("image_und", "image_gen")  # a cycle ends on an image-generation row, then its drill
+
+    def rows(**slips):
+        stream = shapes_sft_stream(tasks, seed=4, describe="colours", drills=DrillPlan(lookup=1), **slips)
+        return list(itertools.islice(iter(stream), 16))
+
+    clean, none, every = rows(), rows(description_slips=0.0), rows(description_slips=1.0)
+    assert none == clean and all(r["unlearnt"] == "" for r in none)
+    assert {r["mode"] for r in every} == {"pair", "point", "drill"}
+    for was, row in zip(clean, every, strict=True):
+        assert (was["id"], was["prompt"], was["media"]) == (row["id"], row["prompt"], row["media"])
+        if row["task"] != "image_gen" or row["mode"] == "drill":
+            assert row == was  # the other tasks' rows and the drills, and their order, are untouched
+            continue
+        ((a, b),) = json.loads(row["unlearnt"])
+        assert row["completion"][:a] == was["completion"][:a] and row["completion"] != was["completion"]
+        assert row["completion"][a:b] in COLOURS or row["completion"][a:b] in SHAPES
+    processor = AutoProcessor.from_pretrained(DEFAULT_MODEL_DIR)
+    collate = RewardSFTCollator(processor, FramePolicy(num_frames=4))
+    slipped = [r for r in every if r["unlearnt"]][:2]
+    batch, plain = collate(slipped), collate([{**r, "unlearnt": ""} for r in slipped])
+    for k, row in enumerate(slipped):
+        ((a, b),) = json.loads(row["unlearnt"])
+        unlearnt = (batch["labels"][k] == -100) & (plain["labels"][k] != -100)
+        assert unlearnt.sum() >= 1  # the misread word's tokens, and nothing else
+        assert processor.tokenizer.decode(batch["input_ids"][k][unlearnt]).strip() == row["completion"][a:b]
+    meta_dir = train_on_shapes(
+        toy_config(
+            tmp_path / "run",
+            ("image_gen",),
+            describe="colours",
+            description_slips=0.5,
+            max_steps=2,
+            records_per_task_mode=None,
+        )
+    ).model_dir
+    assert json.loads((meta_dir / "unireward.json").read_text())["description_slips"] == 0.5
+    with pytest.raises(ValueError, match="description_slips"):
+        train_on_shapes(toy_config(tmp_path / "a", ("image_gen",), describe="colours", description_slips=1.5))
+    with pytest.raises(ValueError, match="describe"):
+        train_on_shapes(
+            toy_config(tmp_path / "b", ("image_gen",), description_slips=0.2, records_per_task_mode=None)
+        )

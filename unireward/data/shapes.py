@@ -1269,6 +1269,52 @@ def name_noise(text: str, rng: np.random.Generator, rate: float) -> tuple[str, l
     return out + text[last:], spans
 
 
+def slip_description(example: PairExample | PointExample, rng: np.random.Generator):
+    """An image-generation example as the oracle would judge it had the judge misread one object: one
+    object of one image (drawn by `rng`) takes another colour or shape, and the checks, scores and label
+    are the oracle's for that image. The media stay the true ones. None when no image has an object.
+
+    Why: in training targets the description is always right, so a judge can look a caption object up in
+    the image as well as in what it wrote; at test time, where its description can be wrong, the shipped
+    judge's lookups disagree with its own description in 41 of 332 (research log, session 31). A target
+    whose reasoning follows a misread description, with no loss on the misread word (`misread_span`),
+    teaches the steps after the description to read it.
+    """
+    sides = ("a", "b") if isinstance(example, PairExample) else ("candidate",)
+    sides = [s for s in sides if example.spec[s].objects]
+    if not sides:
+        return None
+    side = sides[int(rng.integers(len(sides)))]
+    spec = example.spec[side]
+    k = int(rng.integers(len(spec.objects)))
+    obj = spec.objects[k]
+    if rng.random() < 0.5:
+        others = [c for c in COLOURS if c != obj.colour]
+        obj = replace(obj, colour=others[int(rng.integers(len(others)))])
+    else:
+        others = [c for c in SHAPES if c != obj.shape]
+        obj = replace(obj, shape=others[int(rng.integers(len(others)))])
+    misread = replace(spec, objects=(*spec.objects[:k], obj, *spec.objects[k + 1 :]))
+    score, details = oracle(Task.IMAGE_GEN, example.spec["prompt"], misread)
+    specs = {**example.spec, side: misread}
+    if isinstance(example, PointExample):
+        return replace(example, score=score, details=details, spec=specs)
+    scores = (score, example.scores[1]) if side == "a" else (example.scores[0], score)
+    both = {"details_a": details} if side == "a" else {"details_b": details}
+    return replace(example, label=outcome(*scores), scores=scores, spec=specs, **both)
+
+
+def misread_span(true_text: str, misread_text: str) -> tuple[int, int]:
+    """The character span, in `misread_text`, of the first word where it departs from `true_text`: the
+    misread word of a `slip_description` target, which the judge reads but is not trained to write."""
+    at = next((i for i, (a, b) in enumerate(zip(true_text, misread_text)) if a != b), None)
+    if at is None:
+        raise ValueError("the two texts do not differ before one of them ends")
+    start = max(misread_text.rfind(c, 0, at) for c in " ,:;\n") + 1
+    ends = [e for c in " ,:;.\n" if (e := misread_text.find(c, at)) != -1]
+    return start, min(ends, default=len(misread_text))
+
+
 def describe_image(spec: ImageSpec, names: str = "colour-first") -> str:
     """The objects an image shows, left to right (`red cross, blue circle`; `nothing` when empty); with
     `names` "shape-first", each named shape first (`object_name`); with "two-lists", the shapes and then

@@ -150,7 +150,9 @@ class RewardSFTConfig:
 # Examples → dataset
 
 
-def sft_features():
+def sft_features(unlearnt: bool = False):
+    """The columns of `sft_row` rows; `unlearnt` adds a JSON string of character spans of the completion
+    to take no loss on (a stream's rows whose answer the model reads in part, `RewardSFTCollator`)."""
     from datasets import Features, List, Value
     from datasets import Image as ImageFeature
 
@@ -160,16 +162,17 @@ def sft_features():
         "data": Value("binary"),  # an encoded image or video file
         "frames": List(ImageFeature(decode=False)),  # in-memory pictures as PNG (one for an image kind)
     }
-    return Features(
-        {
-            "id": Value("string"),
-            "task": Value("string"),
-            "mode": Value("string"),
-            "prompt": Value("string"),  # JSON: the protocol's messages (the user turn), media not loaded
-            "completion": Value("string"),  # the answer text (assistant turn)
-            "media": List(media),
-        }
-    )
+    columns = {
+        "id": Value("string"),
+        "task": Value("string"),
+        "mode": Value("string"),
+        "prompt": Value("string"),  # JSON: the protocol's messages (the user turn), media not loaded
+        "completion": Value("string"),  # the answer text (assistant turn)
+        "media": List(media),
+    }
+    if unlearnt:
+        columns["unlearnt"] = Value("string")
+    return Features(columns)
 
 
 def _png(picture: Any) -> dict:
@@ -353,7 +356,9 @@ class RewardSFTCollator:
     `input_noise` (optional) takes each row and returns its completion rewritten, with the character spans
     to take no loss on (the shapes recipe wraps `shapes.name_noise`); it sees the whole row, so it can
     leave some tasks alone. The model reads the rewritten words, takes no loss on those spans, and every
-    other answer token keeps its label, so it learns to answer without trusting those words.
+    other answer token keeps its label, so it learns to answer without trusting those words. A row may
+    also carry its own spans (`unlearnt`, JSON, as the shapes stream's misread rows do); such a row is
+    left as written.
     """
 
     def __init__(
@@ -423,8 +428,8 @@ class RewardSFTCollator:
             for entry in row["media"]:
                 loaded = load_media(entry["kind"], decode_source(entry), self.frame_policy, name=name)
                 (videos if entry["kind"] == "video" else images).append(loaded)
-            completion, unlearnt = row["completion"], []
-            if self.input_noise is not None:
+            completion, unlearnt = row["completion"], json.loads(row.get("unlearnt") or "[]")
+            if self.input_noise is not None and not unlearnt:  # noise would move the row's own spans
                 completion, unlearnt = self.input_noise(row)
             prompt, tail = self.render(json.loads(row["prompt"]), completion)
             at = tail.index(completion)

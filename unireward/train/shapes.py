@@ -240,6 +240,11 @@ class ShapesTrainingConfig:
     # The noise stops once this share of the budget is spent (on the clock of the learning-rate decay):
     # rows are noised while the naming is learnt and clean late, when the comparison steps are. 1: to the end.
     name_noise_until: float = 1.0
+    # Share of image-generation rows whose target follows a misread description: one object of one image
+    # named with another colour or shape, no loss on that word, and the lookups, checks, score and verdict
+    # the oracle gives for what was written (shapes.slip_description), so the steps after a description
+    # learn to read it rather than the image (research log, session 31). 0: every target as drawn.
+    description_slips: float = 0.0
     # Text-only drill rows after every cycle of the task rows (DrillPlan); none by default.
     drills: DrillPlan = field(default_factory=DrillPlan)
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
@@ -319,13 +324,16 @@ def shapes_sft_stream(
     und_tie_rate: float = 0.0,
     length_groups: int = 1,
     batch_size: int = 8,
+    description_slips: float = 0.0,
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments.
     The `drills` plan's text-only rows (`drill_row`) follow each cycle: lookup, then naming, then
     comparison drills, drawn from their own stream so the task rows stay the same. `length_groups=G > 1`
     regroups each window of G batches of `batch_size` rows by length (`sft.length_grouped`): the same rows,
-    less padding."""
+    less padding. `description_slips` is the share of image-generation rows whose target follows a misread
+    description (`shapes.slip_description`); each row's `unlearnt` column holds the character spans of its
+    completion to take no loss on (JSON; empty for most rows)."""
     from datasets import IterableDataset
 
     from unireward.train.sft import sft_features
@@ -343,15 +351,18 @@ def shapes_sft_stream(
         "und_tie_rate": und_tie_rate,
         "length_groups": length_groups,
         "batch_size": batch_size,
+        "description_slips": description_slips,
     }
-    return IterableDataset.from_generator(_grouped_rows, features=sft_features(), gen_kwargs=kwargs)
+    features = sft_features(unlearnt=True)
+    return IterableDataset.from_generator(_grouped_rows, features=features, gen_kwargs=kwargs)
 
 
 def _grouped_rows(length_groups: int, batch_size: int, **kwargs):
     """`_stream_rows`, regrouped by length; `length_groups=1` is the stream as drawn."""
     from unireward.train.sft import length_grouped
 
-    yield from length_grouped(_stream_rows(**kwargs), batch_size, length_groups, seed=kwargs["seed"])
+    rows = ({"unlearnt": "", **row} for row in _stream_rows(**kwargs))
+    yield from length_grouped(rows, batch_size, length_groups, seed=kwargs["seed"])
 
 
 def _stream_rows(
@@ -365,6 +376,7 @@ def _stream_rows(
     describe: str,
     drills: dict,
     und_tie_rate: float,
+    description_slips: float,
 ):
     import numpy as np
 
@@ -375,10 +387,12 @@ def _stream_rows(
         comparison_drill,
         lookup_drill,
         lookup_style,
+        misread_span,
         name_drill,
         names_style,
         palette_shape_drill,
         render_image,
+        slip_description,
     )
     from unireward.protocols import get_protocol
     from unireward.train.sft import encode_source, sft_row
@@ -400,11 +414,24 @@ def _stream_rows(
     change_rng = np.random.default_rng(seed + CHANGE_DRILL_SEED_OFFSET)  # its own stream, as drill_world
     palette_world = ShapesWorld(seed + PALETTE_DRILL_SEED_OFFSET, image_size, num_frames)
     palette_rng = np.random.default_rng(seed + PALETTE_DRILL_SEED_OFFSET)
+    slip_rng = np.random.default_rng(seed + SLIP_SEED_OFFSET)
+
+    def target_of(task, mode, ex) -> str:
+        return target_text(proto, task, mode, *shapes_labels(task, ex, explain=True, describe=describe))
+
     for i in itertools.count():
         task, mode = kinds[i % len(kinds)]
         ex = world.pair_example(task, split) if mode == "pair" else world.point_example(task, split)
-        target = target_text(proto, task, mode, *shapes_labels(task, ex, explain=True, describe=describe))
-        yield sft_row(i, (ex.item, target), proto)
+        target = target_of(task, mode, ex)
+        slipped = None
+        if description_slips and task == Task.IMAGE_GEN and slip_rng.random() < description_slips:
+            slipped = slip_description(ex, slip_rng)
+        if slipped is None:
+            yield sft_row(i, (ex.item, target), proto)
+        else:
+            misread = target_of(task, mode, slipped)
+            row = sft_row(i, (ex.item, misread), proto)
+            yield {**row, "unlearnt": json.dumps([misread_span(target, misread)])}
         if (i + 1) % len(kinds) == 0:
             cycle = i // len(kinds)
             for k in range(plan.lookups_after(cycle)):
@@ -429,6 +456,7 @@ def _stream_rows(
 DRILL_SEED_OFFSET = 1_000_003  # the drills' own world, so adding drills leaves the task rows unchanged
 CHANGE_DRILL_SEED_OFFSET = 2_000_003  # the change drills' own stream: adding them leaves the other drills
 PALETTE_DRILL_SEED_OFFSET = 3_000_017  # the palette shape drills' own world and palettes, likewise
+SLIP_SEED_OFFSET = 4_000_037  # which image-generation rows follow a misread description, and the misreadings
 
 
 def drill_row(row_id: str, prompt: str, completion: str, image: dict | None = None) -> dict:
@@ -570,6 +598,15 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         raise ValueError("length_groups regroups the fresh-draw stream (records_per_task_mode=None)")
     if config.und_tie_rate and config.records_per_task_mode is not None:
         raise ValueError("und_tie_rate needs fresh draws (records_per_task_mode=None)")
+    if not 0.0 <= config.description_slips <= 1.0:
+        raise ValueError(
+            f"description_slips is a share of image-generation rows in [0, 1], got {config.description_slips}"
+        )
+    if config.description_slips and (not check_describe(config.describe) or config.records_per_task_mode):
+        raise ValueError(
+            "description_slips needs targets that describe images (describe='colours', ...) and fresh draws "
+            f"(records_per_task_mode=None); got describe={config.describe!r}"
+        )
     if config.step_budget and (config.max_steps <= 0 or config.vision_max_steps < 0):
         raise ValueError(
             f"a step budget needs max_steps > 0 and vision_max_steps >= 0 (0 skips stage 1), got "
@@ -594,6 +631,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             und_tie_rate=config.und_tie_rate,
             length_groups=config.length_groups,
             batch_size=config.batch_size,
+            description_slips=config.description_slips,
         )
     else:
         data = work / "data"
@@ -735,6 +773,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["balanced_checks"] = config.balanced_checks
     meta["und_tie_rate"] = config.und_tie_rate
     meta["length_groups"] = config.length_groups
+    meta["description_slips"] = config.description_slips
     meta["threads"] = config.threads
     meta["describe"] = config.describe
     meta["name_noise"] = config.name_noise
