@@ -448,6 +448,9 @@ def write_assets(result, args) -> None:
     lm = json.loads((trained / "config.json").read_text())["text_config"]
     stage1 = meta.get("vision_pretraining") or {}
     vision_minutes = stage1.get("minutes", 0)
+    parent = init_judge(meta.get("init_model"))
+    if parent:
+        meta["init_judge"] = parent
     meta.update(
         {
             "protocol": PROTOCOL,
@@ -457,7 +460,9 @@ def write_assets(result, args) -> None:
             "base_model": "unireward.tiny qwen2_vl (default_spec's tower, language model "
             f"{lm['num_hidden_layers']} layers x {lm['hidden_size']}) after "
             + (
-                f"the vision pre-training of {meta['init_model']} (another run)"
+                f"the training of the judge {meta['init_model']} (another run, continued here)"
+                if parent
+                else f"the vision pre-training of {meta['init_model']} (another run)"
                 if meta.get("init_model")
                 else f"{vision_minutes:.0f} minutes of unireward.train.vision pre-training"
             ),
@@ -483,7 +488,11 @@ def write_assets(result, args) -> None:
         tower += f", at {meta['vision_lr_scale']:g} of the learning rate"
     vision_line = ", ".join(f"{k} {vision[k]:.2f}" for k in keys if k in vision) or "n/a"
     stage1_item = (
-        f"no vision pre-training in this run: the frozen tower is that of `{meta['init_model']}`, whose "
+        f"no vision pre-training in this run: it continues the trained judge `{meta['init_model']}` "
+        f"(tower and language model), itself made by `{parent['command']}` "
+        f"({parent['training_minutes']} minutes; its own card gives both of its stages)"
+        if parent
+        else f"no vision pre-training in this run: the frozen tower is that of `{meta['init_model']}`, whose "
         "stage 1 (dense vision pre-training, `unireward.train.vision`) ran in another run"
         if meta.get("init_model")
         else f"""{vision_minutes:.0f} minutes of dense vision pre-training (`unireward.train.vision`): the vision tower
@@ -539,6 +548,19 @@ answers only: it is a demonstration and test model, not a general reward model.
 
 ![learning curve](learning_curve.png)
 """)
+
+
+def init_judge(init_model: str | None) -> dict | None:
+    """What the card says of an `--init-model` that is itself a trained judge (its `unireward.json` names
+    a command): that command and its minutes, so a continued run's card says how to make its start. None
+    for a stage-1 base or no init model."""
+    meta_path = Path(init_model) / "unireward.json" if init_model else None
+    if meta_path is None or not meta_path.is_file():
+        return None
+    parent = json.loads(meta_path.read_text())
+    if "command" not in parent:
+        return None
+    return {k: parent.get(k) for k in ("command", "training_minutes", "steps", "description_slips")}
 
 
 def data_description(meta: dict, args) -> str:
@@ -624,6 +646,13 @@ def data_description(meta: dict, args) -> str:
         data += "what follows that description (so held-out pairs' names occur in its inputs, never in media)"
         if meta.get("name_noise_until", 1) < 1:
             data += f", for the first {meta['name_noise_until']:.0%} of the budget"
+    if meta.get("description_slips"):
+        data += (
+            f"; {meta['description_slips']:.0%} of the image-generation rows follow a misread description: "
+        )
+        data += "one object of one image named with another colour or shape (no loss on that word; held-out "
+        data += "pairs' names can occur there, never in media), then the lookups, checks, score and verdict "
+        data += "the oracle gives for what was written"
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "

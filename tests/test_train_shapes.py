@@ -245,6 +245,21 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     assert "score equal" not in module.data_description({"describe": "colours", "und_tie_rate": 0.0}, fresh)
     only_videos = module.data_description({"describe": "+videos"}, fresh)
     assert "each video shows" in only_videos and "each image shows" not in only_videos
+    slips = module.data_description({"describe": "colours", "description_slips": 0.3}, fresh)
+    assert "; 30% of the image-generation rows follow a misread description" in slips
+    assert "misread" not in module.data_description({"describe": "colours", "description_slips": 0.0}, fresh)
+    # a run that continues a trained judge says how that judge was made; a stage-1 base is not a judge
+    assert module.init_judge(str(out))["command"] == meta["command"]
+    assert (
+        module.init_judge(str(result.model_dir.parent / "base")) is None and module.init_judge(None) is None
+    )
+    continued = train_on_shapes(
+        toy_config(tmp_path / "more", ("image_gen",), max_steps=1, eval_every=1, init_model=str(out))
+    )
+    module.write_assets(continued, argparse.Namespace(**{**vars(args), "out": tmp_path / "more-assets"}))
+    more_card = (tmp_path / "more-assets" / "README.md").read_text()
+    assert f"it continues the trained judge `{out}` (tower and language model), itself made by" in more_card
+    assert f"`{meta['command']}`" in more_card
 
 
 def test_stage1_is_reused_only_for_the_same_recipe(tmp_path):
