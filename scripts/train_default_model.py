@@ -470,8 +470,18 @@ def write_assets(result, args) -> None:
     )
     (out / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
     (out / "learning_curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in curve))
-    plot_curve(curve, out / "learning_curve.png")
     last = curve[-1] if curve else {}
+    if parent:  # the curve from the judge's first step: the parent's, then this run's after its minutes
+        parent_curve = Path(meta["init_model"]) / "learning_curve.jsonl"
+        before = (
+            [json.loads(line) for line in parent_curve.read_text().splitlines()]
+            if parent_curve.is_file()
+            else []
+        )
+        offset = parent["training_minutes"] or 0
+        curve = [*before, *({**p, "minutes": round(p["minutes"] + offset, 2)} for p in curve)]
+        (out / "learning_curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in curve))
+    plot_curve(curve, out / "learning_curve.png", continued_at=parent["training_minutes"] if parent else None)
     vision = stage1.get("final") or {}
     keys = ("colour", "shape", "count_same", "relation", "motion", "speed", "appear", "blur")
     reused = (
@@ -669,7 +679,7 @@ def _num(v) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
 
-def plot_curve(curve: list[dict], path: Path) -> None:
+def plot_curve(curve: list[dict], path: Path, continued_at: float | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -683,6 +693,8 @@ def plot_curve(curve: list[dict], path: Path) -> None:
         if pts:
             ax.plot(*zip(*pts), marker="o", label=f"{task} pair accuracy")
     ax.axhline(0.95, color="grey", linestyle="--", linewidth=1, label="target 0.95")
+    if continued_at:
+        ax.axvline(continued_at, color="black", linestyle=":", linewidth=1, label="continued here")
     ax.set_xlabel("training minutes (CPU)")
     ax.set_ylabel("held-out pair accuracy (no ties)")
     ax.set_ylim(0, 1)

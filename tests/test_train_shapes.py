@@ -260,6 +260,10 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     more_card = (tmp_path / "more-assets" / "README.md").read_text()
     assert f"it continues the trained judge `{out}` (tower and language model), itself made by" in more_card
     assert f"`{meta['command']}`" in more_card
+    joined = [
+        json.loads(x) for x in (tmp_path / "more-assets" / "learning_curve.jsonl").read_text().splitlines()
+    ]
+    assert len(joined) == 3 and joined[2]["minutes"] >= meta["training_minutes"]  # the parent's two, then one
 
 
 def test_stage1_is_reused_only_for_the_same_recipe(tmp_path):
