@@ -469,7 +469,6 @@ def write_assets(result, args) -> None:
         }
     )
     (out / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
-    (out / "learning_curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in curve))
     last = curve[-1] if curve else {}
     if parent:  # the curve from the judge's first step: the parent's, then this run's after its minutes
         parent_curve = Path(meta["init_model"]) / "learning_curve.jsonl"
@@ -480,7 +479,7 @@ def write_assets(result, args) -> None:
         )
         offset = parent["training_minutes"] or 0
         curve = [*before, *({**p, "minutes": round(p["minutes"] + offset, 2)} for p in curve)]
-        (out / "learning_curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in curve))
+    (out / "learning_curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in curve))
     plot_curve(curve, out / "learning_curve.png", continued_at=parent["training_minutes"] if parent else None)
     vision = stage1.get("final") or {}
     keys = ("colour", "shape", "count_same", "relation", "motion", "speed", "appear", "blur")

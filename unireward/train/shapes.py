@@ -602,7 +602,9 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         raise ValueError(
             f"description_slips is a share of image-generation rows in [0, 1], got {config.description_slips}"
         )
-    if config.description_slips and (not check_describe(config.describe) or config.records_per_task_mode):
+    if config.description_slips and (
+        not check_describe(config.describe) or config.records_per_task_mode is not None
+    ):
         raise ValueError(
             "description_slips needs targets that describe images (describe='colours', ...) and fresh draws "
             f"(records_per_task_mode=None); got describe={config.describe!r}"
