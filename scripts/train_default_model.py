@@ -267,6 +267,15 @@ def main(argv: list[str] | None = None) -> None:
         "score and verdict the oracle gives for what was written, so the steps after a description learn "
         "to read it (default %(default)s; needs --describe; research log session 31)",
     )
+    parser.add_argument(
+        "--held-out-slips",
+        type=float,
+        default=d.held_out_slips,
+        metavar="SHARE",
+        help="the share of those slips that misread the object as its shape's held-out colour, so the "
+        "lookup learns to report a held-out name it has written (default %(default)s; needs "
+        "--description-slips; research log session 32)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument(
         "--lr-decay-share",
@@ -340,6 +349,11 @@ def main(argv: list[str] | None = None) -> None:
             "--description-slips is a share of image-generation rows in [0, 1] and needs --describe, "
             f"got {args.description_slips} with --describe {args.describe!r}"
         )
+    if not 0 <= args.held_out_slips <= 1 or (args.held_out_slips and not args.description_slips):
+        parser.error(
+            "--held-out-slips is a share of the description slips in [0, 1] and needs --description-slips, "
+            f"got {args.held_out_slips} with --description-slips {args.description_slips}"
+        )
     if not 0 <= args.name_noise_until <= 1:
         parser.error(f"--name-noise-until is a share of the budget in [0, 1], got {args.name_noise_until}")
     step_budget = args.steps is not None or args.vision_steps is not None
@@ -393,6 +407,7 @@ def main(argv: list[str] | None = None) -> None:
         name_noise_tasks=noise_tasks,
         name_noise_until=args.name_noise_until,
         description_slips=args.description_slips,
+        held_out_slips=args.held_out_slips,
         describe=args.describe
         + (VIDEO_STYLES[args.describe_videos].suffix if args.describe_videos else "")
         + NAME_SUFFIXES[args.names],
@@ -569,7 +584,10 @@ def init_judge(init_model: str | None) -> dict | None:
     parent = json.loads(meta_path.read_text())
     if "command" not in parent:
         return None
-    return {k: parent.get(k) for k in ("command", "training_minutes", "steps", "description_slips")}
+    return {
+        k: parent.get(k)
+        for k in ("command", "training_minutes", "steps", "description_slips", "held_out_slips")
+    }
 
 
 def data_description(meta: dict, args) -> str:
@@ -662,6 +680,8 @@ def data_description(meta: dict, args) -> str:
         data += "one object of one image named with another colour or shape (no loss on that word; held-out "
         data += "pairs' names can occur there, never in media), then the lookups, checks, score and verdict "
         data += "the oracle gives for what was written"
+        if meta.get("held_out_slips"):
+            data += f" ({meta['held_out_slips']:.0%} of them misread as the shape's held-out colour)"
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "

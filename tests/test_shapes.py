@@ -975,3 +975,29 @@ def test_a_slipped_description_misreads_one_word_and_the_reasoning_after_it_foll
     assert slip_description(empty, rng) is None
     with pytest.raises(ValueError, match="do not differ"):
         misread_span("Image shows: red cross.", "Image shows: red cross.")
+
+
+def test_a_held_out_slip_names_the_held_out_colour_of_the_objects_shape_and_nothing_else():
+    import dataclasses
+
+    from unireward.data.shapes import HELD_OUT, slip_description
+
+    rng, seen = np.random.default_rng(1), collections.Counter()
+    world = ShapesWorld(5)
+    for split in ("train", "test"):
+        for _ in range(60):
+            ex = world.pair_example("image_gen", split)
+            slipped = slip_description(ex, rng, held_out=True)
+            if slipped is None:
+                continue
+            moved = [
+                (o, n) for s in "ab" for o, n in zip(ex.spec[s].objects, slipped.spec[s].objects) if o != n
+            ]
+            ((was, now),) = moved
+            if (was.colour, was.shape) in HELD_OUT:  # already held out: an ordinary slip instead
+                seen["fallback"] += 1
+                continue
+            assert (now.colour, now.shape) in HELD_OUT and now.shape == was.shape
+            assert dataclasses.replace(now, colour=was.colour) == was
+            seen[split] += 1
+    assert seen["train"] > 40 and seen["test"] > 20 and seen["fallback"] > 0

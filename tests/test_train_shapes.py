@@ -248,6 +248,11 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     slips = module.data_description({"describe": "colours", "description_slips": 0.3}, fresh)
     assert "; 30% of the image-generation rows follow a misread description" in slips
     assert "misread" not in module.data_description({"describe": "colours", "description_slips": 0.0}, fresh)
+    assert "held-out colour" not in slips
+    held = module.data_description(
+        {"describe": "colours", "description_slips": 0.3, "held_out_slips": 0.5}, fresh
+    )
+    assert "misread description: " in held and "(50% of them misread as the shape's held-out colour)" in held
     # a run that continues a trained judge says how that judge was made; a stage-1 base is not a judge
     assert module.init_judge(str(out))["command"] == meta["command"]
     assert (
@@ -887,6 +892,11 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
         (["--length-groups", "8", "--n", "100"], "regroups fresh draws only, got 8 with --n 100"),
         (["--description-slips", "0.2"], "needs --describe, got 0.2 with --describe ''"),
         (["--description-slips", "2", "--describe", "colours"], "--description-slips is a share"),
+        (["--held-out-slips", "0.5"], "needs --description-slips, got 0.5 with --description-slips 0.0"),
+        (
+            ["--held-out-slips", "1.5", "--description-slips", "0.3", "--describe", "colours"],
+            "--held-out-slips is a share",
+        ),
     ],
 )
 def test_training_script_rejects_bad_budget_flags(argv, message, capsys):
@@ -962,7 +972,7 @@ def test_description_slips_misread_one_word_of_image_generation_rows_and_the_col
 
     from transformers import AutoProcessor
 
-    from unireward.data.shapes import COLOURS, SHAPES
+    from unireward.data.shapes import COLOURS, HELD_OUT, SHAPES
     from unireward.judge import DEFAULT_MODEL_DIR
     from unireward.media import FramePolicy
     from unireward.train.sft import RewardSFTCollator
@@ -976,6 +986,13 @@ def test_description_slips_misread_one_word_of_image_generation_rows_and_the_col
 
     clean, none, every = rows(), rows(description_slips=0.0), rows(description_slips=1.0)
     assert none == clean and all(r["unlearnt"] == "" for r in none)
+    # held-out slips: the misread word is always the held-out colour of the object's shape
+    held = [r for r in rows(description_slips=1.0, held_out_slips=1.0) if r["unlearnt"]]
+    assert held and [r["id"] for r in held] == [r["id"] for r in every if r["unlearnt"]]
+    for row in held:
+        ((a, b),) = json.loads(row["unlearnt"])
+        shape = re.match(r"\w+", row["completion"][b:].lstrip()).group()
+        assert (row["completion"][a:b], shape) in HELD_OUT
     assert {r["mode"] for r in every} == {"pair", "point", "drill"}
     for was, row in zip(clean, every, strict=True):
         assert (was["id"], was["prompt"], was["media"]) == (row["id"], row["prompt"], row["media"])
@@ -1005,6 +1022,8 @@ def test_description_slips_misread_one_word_of_image_generation_rows_and_the_col
         )
     ).model_dir
     assert json.loads((meta_dir / "unireward.json").read_text())["description_slips"] == 0.5
+    with pytest.raises(ValueError, match="held_out_slips is a share of the description slips"):
+        train_on_shapes(toy_config(tmp_path / "h", ("image_gen",), describe="colours", held_out_slips=0.5))
     with pytest.raises(ValueError, match="description_slips"):
         train_on_shapes(toy_config(tmp_path / "a", ("image_gen",), describe="colours", description_slips=1.5))
     with pytest.raises(ValueError, match="describe"):

@@ -1269,10 +1269,12 @@ def name_noise(text: str, rng: np.random.Generator, rate: float) -> tuple[str, l
     return out + text[last:], spans
 
 
-def slip_description(example: PairExample | PointExample, rng: np.random.Generator):
+def slip_description(example: PairExample | PointExample, rng: np.random.Generator, held_out: bool = False):
     """An image-generation example as the oracle would judge it had the judge misread one object: one
     object of one image (drawn by `rng`) takes another colour or shape, and the checks, scores and label
     are the oracle's for that image. The media stay the true ones. None when no image has an object.
+    `held_out`: the object is misread as its shape's held-out colour (`HELD_OUT`), a name the train
+    split's media never show, so the lookup learns to report such a name when it is written (session 32).
 
     Why: in training targets the description is always right, so a judge can look a caption object up in
     the image as well as in what it wrote; at test time, where its description can be wrong, the shipped
@@ -1288,7 +1290,10 @@ def slip_description(example: PairExample | PointExample, rng: np.random.Generat
     spec = example.spec[side]
     k = int(rng.integers(len(spec.objects)))
     obj = spec.objects[k]
-    if rng.random() < 0.5:
+    partner = next(c for c, shape in HELD_OUT if shape == obj.shape)
+    if held_out and partner != obj.colour:
+        obj = replace(obj, colour=partner)
+    elif rng.random() < 0.5:
         others = [c for c in COLOURS if c != obj.colour]
         obj = replace(obj, colour=others[int(rng.integers(len(others)))])
     else:

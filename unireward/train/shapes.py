@@ -245,6 +245,9 @@ class ShapesTrainingConfig:
     # the oracle gives for what was written (shapes.slip_description), so the steps after a description
     # learn to read it rather than the image (research log, session 31). 0: every target as drawn.
     description_slips: float = 0.0
+    # Share of those slips that misread the object as its shape's held-out colour (slip_description's
+    # `held_out`): the lookup that fails at test time is the one for a held-out name it has just written.
+    held_out_slips: float = 0.0
     # Text-only drill rows after every cycle of the task rows (DrillPlan); none by default.
     drills: DrillPlan = field(default_factory=DrillPlan)
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
@@ -325,6 +328,7 @@ def shapes_sft_stream(
     length_groups: int = 1,
     batch_size: int = 8,
     description_slips: float = 0.0,
+    held_out_slips: float = 0.0,
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments.
@@ -333,7 +337,8 @@ def shapes_sft_stream(
     regroups each window of G batches of `batch_size` rows by length (`sft.length_grouped`): the same rows,
     less padding. `description_slips` is the share of image-generation rows whose target follows a misread
     description (`shapes.slip_description`); each row's `unlearnt` column holds the character spans of its
-    completion to take no loss on (JSON; empty for most rows)."""
+    completion to take no loss on (JSON; empty for most rows); `held_out_slips` is the share of those
+    slips that name a held-out pair."""
     from datasets import IterableDataset
 
     from unireward.train.sft import sft_features
@@ -352,6 +357,7 @@ def shapes_sft_stream(
         "length_groups": length_groups,
         "batch_size": batch_size,
         "description_slips": description_slips,
+        "held_out_slips": held_out_slips,
     }
     features = sft_features(unlearnt=True)
     return IterableDataset.from_generator(_grouped_rows, features=features, gen_kwargs=kwargs)
@@ -377,6 +383,7 @@ def _stream_rows(
     drills: dict,
     und_tie_rate: float,
     description_slips: float,
+    held_out_slips: float,
 ):
     import numpy as np
 
@@ -425,7 +432,8 @@ def _stream_rows(
         target = target_of(task, mode, ex)
         slipped = None
         if description_slips and task == Task.IMAGE_GEN and slip_rng.random() < description_slips:
-            slipped = slip_description(ex, slip_rng)
+            held_out = bool(held_out_slips) and slip_rng.random() < held_out_slips
+            slipped = slip_description(ex, slip_rng, held_out=held_out)
         if slipped is None:
             yield sft_row(i, (ex.item, target), proto)
         else:
@@ -609,6 +617,11 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             "description_slips needs targets that describe images (describe='colours', ...) and fresh draws "
             f"(records_per_task_mode=None); got describe={config.describe!r}"
         )
+    if not 0.0 <= config.held_out_slips <= 1.0 or (config.held_out_slips and not config.description_slips):
+        raise ValueError(
+            "held_out_slips is a share of the description slips in [0, 1] and needs description_slips > 0, "
+            f"got {config.held_out_slips} with description_slips={config.description_slips}"
+        )
     if config.step_budget and (config.max_steps <= 0 or config.vision_max_steps < 0):
         raise ValueError(
             f"a step budget needs max_steps > 0 and vision_max_steps >= 0 (0 skips stage 1), got "
@@ -634,6 +647,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             length_groups=config.length_groups,
             batch_size=config.batch_size,
             description_slips=config.description_slips,
+            held_out_slips=config.held_out_slips,
         )
     else:
         data = work / "data"
@@ -776,6 +790,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["und_tie_rate"] = config.und_tie_rate
     meta["length_groups"] = config.length_groups
     meta["description_slips"] = config.description_slips
+    meta["held_out_slips"] = config.held_out_slips
     meta["threads"] = config.threads
     meta["describe"] = config.describe
     meta["name_noise"] = config.name_noise
