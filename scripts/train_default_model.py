@@ -674,14 +674,14 @@ def data_description(meta: dict, args) -> str:
         if meta.get("name_noise_until", 1) < 1:
             data += f", for the first {meta['name_noise_until']:.0%} of the budget"
     if meta.get("description_slips"):
-        data += (
-            f"; {meta['description_slips']:.0%} of the image-generation rows follow a misread description: "
-        )
-        data += "one object of one image named with another colour or shape (no loss on that word; held-out "
-        data += "pairs' names can occur there, never in media), then the lookups, checks, score and verdict "
-        data += "the oracle gives for what was written"
+        data += f"; {meta['description_slips']:.0%} of the image-generation rows follow a misread description"
         if meta.get("held_out_slips"):
-            data += f" ({meta['held_out_slips']:.0%} of them misread as the shape's held-out colour)"
+            data += f" ({meta['held_out_slips']:.0%} of them with the shape's held-out colour)"
+        data += (
+            ": one object of one image named with another colour or shape (no loss on that word; held-out "
+            "pairs' names can occur there and in the lookups after it, never in media), then the lookups, "
+            "checks, score and verdict the oracle gives for what was written"
+        )
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "

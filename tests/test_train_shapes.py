@@ -252,7 +252,7 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     held = module.data_description(
         {"describe": "colours", "description_slips": 0.3, "held_out_slips": 0.5}, fresh
     )
-    assert "misread description: " in held and "(50% of them misread as the shape's held-out colour)" in held
+    assert "misread description (50% of them with the shape's held-out colour): one object" in held
     # a run that continues a trained judge says how that judge was made; a stage-1 base is not a judge
     assert module.init_judge(str(out))["command"] == meta["command"]
     assert (
