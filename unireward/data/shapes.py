@@ -1290,8 +1290,7 @@ def slip_description(example: PairExample | PointExample, rng: np.random.Generat
     spec = example.spec[side]
     k = int(rng.integers(len(spec.objects)))
     obj = spec.objects[k]
-    partner = next(c for c, shape in HELD_OUT if shape == obj.shape)
-    if held_out and partner != obj.colour:
+    if held_out and (partner := next(c for c, s in HELD_OUT if s == obj.shape)) != obj.colour:
         obj = replace(obj, colour=partner)
     elif rng.random() < 0.5:
         others = [c for c in COLOURS if c != obj.colour]
