@@ -28,10 +28,12 @@ from unireward.data.shapes import PLURALS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # `lookup`-trained judges write what they see of the caption's shape first: `(object): sees red square so 0`.
-# `colours`-trained ones the colours of that shape beside the asked one: `colours red, asked yellow: 0`.
+# `colours`-trained ones the colours of that shape beside the asked one: `colours red, asked yellow: 0`;
+# `colours-sides` ones each related object's side: `(relation): red cross left, blue circle right: 1`.
 _CHECK = re.compile(
     r"([a-z][a-z ]*?) \((object|relation|count)\): "
-    r"(?:sees [a-z ]*? so |colours [a-z ]*?, asked [a-z]+: )?([01])"
+    r"(?:sees [a-z ]*? so |colours [a-z ]*?, asked [a-z]+: "
+    r"|[a-z]+ [a-z]+ [a-z]+, [a-z]+ [a-z]+ [a-z]+: )?([01])"
 )
 
 

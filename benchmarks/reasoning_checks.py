@@ -318,16 +318,16 @@ def answer_summary(counts: collections.Counter) -> dict:
     }
 
 
-STAGES = ("change", "order", "correct_answer", "check", "score", "verdict", "none")
+STAGES = ("change", "order", "sides", "correct_answer", "check", "score", "verdict", "none")
 
 
 def first_departure(written: str, oracle: str) -> str:
     """The first step of an understanding pair answer, after its description, that departs from the
-    oracle's reasoning: the change or order line (`ends-checked` judges), the correct answer, one
-    answer's check (`claim ..., truth ...: right`), that answer's score, then the verdict; "none" when all
-    agree. Lines are matched by their label (`Answer 2`), so a missing line departs where it is missing. The
-    description is left out because it is counted on its own above and is often off in an object the
-    question does not ask about."""
+    oracle's reasoning: the change, order or sides line (`ends-checked` and `colours-sides` judges), the
+    correct answer, one answer's check (`claim ..., truth ...: right`), that answer's score, then the
+    verdict; "none" when all agree. Lines are matched by their label (`Answer 2`), so a missing line
+    departs where it is missing. The description is left out because it is counted on its own above and is
+    often off in an object the question does not ask about."""
     said = {}
     for line in written.strip().splitlines():
         said.setdefault(line.split(":")[0].strip(), line.strip())
@@ -337,7 +337,7 @@ def first_departure(written: str, oracle: str) -> str:
         got = said.get(key, "")
         if "shows" in key or got == line:
             continue
-        if key in ("Change", "Order"):
+        if key in ("Change", "Order", "Sides"):
             return key.lower()
         if key == "Correct answer":
             return "correct_answer"

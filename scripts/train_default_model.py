@@ -272,9 +272,18 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=d.held_out_slips,
         metavar="SHARE",
-        help="the share of those slips that misread the object as its shape's held-out colour, so the "
-        "lookup learns to report a held-out name it has written (default %(default)s; needs "
-        "--description-slips; research log session 32)",
+        help="the share of those slips (and of the --image-und-slips) that misread the object as its "
+        "shape's held-out colour, so the lookup learns to report a held-out name it has written (default "
+        "%(default)s; needs --description-slips or --image-und-slips; research log session 32)",
+    )
+    parser.add_argument(
+        "--image-und-slips",
+        type=float,
+        default=d.image_und_slips,
+        metavar="SHARE",
+        help="the share of image-understanding rows whose answer follows a misread description of the "
+        "image (no loss on the misread word), then the correct answer, checks, scores and verdict the "
+        "oracle gives for what was written (default %(default)s; needs --describe; session 33)",
     )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument(
@@ -349,10 +358,17 @@ def main(argv: list[str] | None = None) -> None:
             "--description-slips is a share of image-generation rows in [0, 1] and needs --describe, "
             f"got {args.description_slips} with --describe {args.describe!r}"
         )
-    if not 0 <= args.held_out_slips <= 1 or (args.held_out_slips and not args.description_slips):
+    if not 0 <= args.image_und_slips <= 1 or (args.image_und_slips and not args.describe):
         parser.error(
-            "--held-out-slips is a share of the description slips in [0, 1] and needs --description-slips, "
-            f"got {args.held_out_slips} with --description-slips {args.description_slips}"
+            "--image-und-slips is a share of image-understanding rows in [0, 1] and needs --describe, "
+            f"got {args.image_und_slips} with --describe {args.describe!r}"
+        )
+    slips = args.description_slips or args.image_und_slips
+    if not 0 <= args.held_out_slips <= 1 or (args.held_out_slips and not slips):
+        parser.error(
+            "--held-out-slips is a share of the description slips in [0, 1] and needs --description-slips "
+            f"or --image-und-slips, got {args.held_out_slips} with --description-slips "
+            f"{args.description_slips} and --image-und-slips {args.image_und_slips}"
         )
     if not 0 <= args.name_noise_until <= 1:
         parser.error(f"--name-noise-until is a share of the budget in [0, 1], got {args.name_noise_until}")
@@ -408,6 +424,7 @@ def main(argv: list[str] | None = None) -> None:
         name_noise_until=args.name_noise_until,
         description_slips=args.description_slips,
         held_out_slips=args.held_out_slips,
+        image_und_slips=args.image_und_slips,
         describe=args.describe
         + (VIDEO_STYLES[args.describe_videos].suffix if args.describe_videos else "")
         + NAME_SUFFIXES[args.names],
@@ -586,7 +603,14 @@ def init_judge(init_model: str | None) -> dict | None:
         return None
     return {
         k: parent.get(k)
-        for k in ("command", "training_minutes", "steps", "description_slips", "held_out_slips")
+        for k in (
+            "command",
+            "training_minutes",
+            "steps",
+            "description_slips",
+            "held_out_slips",
+            "image_und_slips",
+        )
     }
 
 
@@ -619,10 +643,13 @@ def data_description(meta: dict, args) -> str:
             data += "; image-task targets first say what each image shows"
         if style.startswith("lookup"):
             data += ", and each caption object's check what the image shows of its shape"
-        if style == "colours":
+        if style.startswith("colours"):
             data += ", and each caption object's check the colours of the image's objects of its shape "
             data += "beside the asked colour"
-        if style in ("lookup-checks", "colours"):
+        if style == "colours-sides":
+            data += "; relation checks and relation questions first give each of the two objects' side "
+            data += "('red cross left, blue circle right')"
+        if style in ("lookup-checks", "colours", "colours-sides"):
             data += " (point answers too)"
         names = names_style(meta["describe"])
         if names == "shape-first":
@@ -681,6 +708,14 @@ def data_description(meta: dict, args) -> str:
             ": one object of one image named with another colour or shape (no loss on that word; held-out "
             "pairs' names can occur there and in the lookups after it, never in media), then the lookups, "
             "checks, score and verdict the oracle gives for what was written"
+        )
+    if meta.get("image_und_slips"):
+        data += f"; {meta['image_und_slips']:.0%} of the image-understanding rows follow a misread image"
+        if meta.get("held_out_slips"):
+            data += f" ({meta['held_out_slips']:.0%} of them with the shape's held-out colour)"
+        data += (
+            ": one object named with another colour or shape in the description (no loss on that word), "
+            "then the correct answer, checks, scores and verdict the oracle gives for what was written"
         )
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (

@@ -457,6 +457,8 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     ]
     looked_up = "red crosses (object): sees red cross and blue cross so 1, two (count): sees none so 0, "
     assert image_gen_checks.written_checks(looked_up) == {"red crosses": ("object", 1), "two": ("count", 0)}
+    sided = "red cross (object): colours red, asked red: 1, above (relation): red cross left, blue circle right: 0"
+    assert image_gen_checks.written_checks(sided) == {"red cross": ("object", 1), "above": ("relation", 0)}
 
 
 def test_description_objects_count_held_out_pairs_named_with_another_shape_or_colour():
@@ -687,6 +689,9 @@ def test_first_departure_names_the_first_step_off_the_oracles_reasoning():
         text = target_text(proto, "video_und", "pair", *shapes_labels("video_und", found, True, style))
         return text, text.splitlines()[1]
 
+    relation_pair = world.pair_example("image_und")
+    while relation_pair.spec["prompt"].question.kind != "relation":
+        relation_pair = world.pair_example("image_und")
     checked, change = oracle_for("change", "colours+videos-ends-checked")
     assert change.startswith("Change: ") and rc.first_departure(checked, checked) == "none"
     flipped = change[:-4] + ("no." if change.endswith("yes.") else "yes.")
@@ -694,6 +699,12 @@ def test_first_departure_names_the_first_step_off_the_oracles_reasoning():
     ordered, order = oracle_for("order", "colours+videos-ends-checked-order")
     assert order.startswith("Order: ") and rc.first_departure(ordered, ordered) == "none"
     assert rc.first_departure(ordered.replace(order, "Order: none."), ordered) == "order"
+    sided = target_text(
+        proto, "image_und", "pair", *shapes_labels("image_und", relation_pair, True, "colours-sides")
+    )
+    sides = sided.splitlines()[1]
+    assert sides.startswith("Sides: ") and rc.first_departure(sided, sided) == "none"
+    assert rc.first_departure(sided.replace(sides, "Sides: none."), sided) == "sides"
     assert rc.first_departure(edited(0, "Video shows: a red cross moving up slowly."), oracle) == "none"
     assert rc.first_departure(edited(1, "Correct answer: Yes."), oracle) == "correct_answer"
     check, score = lines[2].rsplit(", score: ", 1)

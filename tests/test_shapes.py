@@ -977,6 +977,104 @@ def test_a_slipped_description_misreads_one_word_and_the_reasoning_after_it_foll
         misread_span("Image shows: red cross.", "Image shows: red cross.")
 
 
+def test_a_slipped_understanding_image_moves_the_correct_answer_checks_and_verdict_with_the_misread_word():
+    import dataclasses
+
+    from unireward.data.records import shapes_labels, target_text
+    from unireward.data.shapes import HELD_OUT, misread_span, slip_image_und, true_answer
+    from unireward.protocols import get_protocol
+    from unireward.train.shapes import PROTOCOL
+
+    proto, world = get_protocol(PROTOCOL), ShapesWorld(6)
+    seen = collections.Counter()
+    for held_out, rng in ((False, np.random.default_rng(2)), (True, np.random.default_rng(3))):
+        for i in range(160):
+            mode = "pair" if i % 2 else "point"
+            ex = world.pair_example("image_und") if mode == "pair" else world.point_example("image_und")
+            slipped = slip_image_und(ex, rng, held_out=held_out)
+            if slipped is None:
+                seen["none"] += 1
+                continue
+            assert slipped.item is ex.item  # the model still sees the true image
+            prompt, misread = ex.spec["prompt"], slipped.spec["prompt"]
+            assert misread.question == prompt.question
+            moved = [(o, n) for o, n in zip(prompt.media.objects, misread.media.objects) if o != n]
+            ((was, now),) = moved
+            assert dataclasses.replace(now, colour=was.colour, shape=was.shape) == was
+            if held_out and (was.colour, was.shape) not in HELD_OUT:
+                assert (now.colour, now.shape) in HELD_OUT and now.shape == was.shape
+                seen["held_out"] += 1
+            if mode == "pair":  # scores and a strict label, the oracle's for the misread image
+                answers = (slipped.spec["a"], slipped.spec["b"])
+                assert slipped.scores == tuple(oracle_score("image_und", misread, a) for a in answers)
+                assert slipped.label == outcome(*slipped.scores) != "tie"
+                seen["label_changed"] += slipped.label != ex.label
+            else:
+                assert slipped.score == oracle_score("image_und", misread, slipped.spec["candidate"])
+
+            def target(example, mode=mode):
+                return target_text(
+                    proto, "image_und", mode, *shapes_labels("image_und", example, True, "colours")
+                )
+
+            true_text, misread_text = target(ex), target(slipped)
+            a, b = misread_span(true_text, misread_text)
+            assert misread_text[a:b] in {now.colour, now.shape} - {was.colour, was.shape}
+            assert misread_text[:a] == true_text[:a] and "Correct answer" not in misread_text[:a]
+            # the correct answer is the misread image's
+            assert f"Correct answer: {true_answer(misread)}" in misread_text
+            seen["answer_changed"] += true_answer(misread) != true_answer(prompt)
+    assert seen["held_out"] > 40 and seen["label_changed"] > 5 and seen["answer_changed"] > 10
+    assert seen["none"] > 0  # e.g. the asked object misread away
+
+
+def test_sides_give_each_related_objects_side_and_the_relation_follows_from_the_first_word():
+    from unireward.data.shapes import SIDE_RELATIONS, Obj, explanation, relation_of, relation_sides
+
+    left, right = Obj("red", "circle", 0.2, 0.5, 0.3), Obj("blue", "square", 0.8, 0.55, 0.3)
+    top, bottom = Obj("red", "circle", 0.5, 0.2, 0.3), Obj("blue", "square", 0.45, 0.8, 0.3)
+    assert relation_sides(left, right) == ("left", "right") and relation_sides(right, left) == (
+        "right",
+        "left",
+    )
+    assert relation_sides(top, bottom) == ("top", "bottom") and relation_sides(bottom, top) == (
+        "bottom",
+        "top",
+    )
+    world, seen = ShapesWorld(8, balanced_checks=True), collections.Counter()
+    for _ in range(300):
+        und = world.pair_example("image_und")
+        q, media = und.spec["prompt"].question, und.spec["prompt"].media
+        text = explanation("image_und", und, "colours-sides")
+        assert ("\nSides: " in text) == (q.kind == "relation")
+        assert "Sides" not in explanation("image_und", und, "colours")
+        if q.kind == "relation":
+            side = re.search(rf"Sides: {q.colour} {q.shape} (\w+), {' '.join(q.other)} (\w+)\.", text)
+            a, b = media.objects  # a relation image holds the two asked objects, a first
+            assert side and relation_of(a, b) == SIDE_RELATIONS[side[1]]
+            assert f"is {SIDE_RELATIONS[side[1]]} the" in text.split("Correct answer: ")[1].splitlines()[0]
+            seen["und"] += 1
+        gen = world.pair_example("image_gen")
+        cap = gen.spec["prompt"]
+        text = explanation("image_gen", gen, "colours-sides")
+        plain = explanation("image_gen", gen, "colours")
+        if cap.kind != "relation":
+            assert text == plain
+            continue
+        for k, side in ((1, "a"), (2, "b")):
+            line = text.splitlines()[k - 1]
+            found = re.search(
+                rf"{cap.relation} \(relation\): (?:([a-z ]+?) (\w+), ([a-z ]+?) (\w+): )?([01])", line
+            )
+            shown = {o.combo for o in gen.spec[side].objects}
+            assert bool(found[1]) == (cap.a in shown and cap.b in shown)
+            if found[1]:  # both objects there: the check is 1 exactly when a's side gives the relation
+                assert (found[1], found[3]) == (" ".join(cap.a), " ".join(cap.b))
+                assert int(found[5]) == (SIDE_RELATIONS[found[2]] == cap.relation)
+                seen["gen"] += 1
+    assert seen["und"] > 30 and seen["gen"] > 30
+
+
 def test_a_held_out_slip_names_the_held_out_colour_of_the_objects_shape_and_nothing_else():
     import dataclasses
 

@@ -253,6 +253,12 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
         {"describe": "colours", "description_slips": 0.3, "held_out_slips": 0.5}, fresh
     )
     assert "misread description (50% of them with the shape's held-out colour): one object" in held
+    und = module.data_description(
+        {"describe": "colours", "description_slips": 0.3, "held_out_slips": 1.0, "image_und_slips": 0.2},
+        fresh,
+    )
+    assert "; 20% of the image-understanding rows follow a misread image (100% of them with" in und
+    assert "image-understanding rows follow" not in held
     # a run that continues a trained judge says how that judge was made; a stage-1 base is not a judge
     assert module.init_judge(str(out))["command"] == meta["command"]
     assert (
@@ -892,7 +898,9 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
         (["--length-groups", "8", "--n", "100"], "regroups fresh draws only, got 8 with --n 100"),
         (["--description-slips", "0.2"], "needs --describe, got 0.2 with --describe ''"),
         (["--description-slips", "2", "--describe", "colours"], "--description-slips is a share"),
-        (["--held-out-slips", "0.5"], "needs --description-slips, got 0.5 with --description-slips 0.0"),
+        (["--held-out-slips", "0.5"], "needs --description-slips or --image-und-slips, got 0.5"),
+        (["--image-und-slips", "0.2"], "needs --describe, got 0.2 with --describe ''"),
+        (["--image-und-slips", "-1", "--describe", "colours"], "--image-und-slips is a share"),
         (
             ["--held-out-slips", "1.5", "--description-slips", "0.3", "--describe", "colours"],
             "--held-out-slips is a share",
@@ -993,6 +1001,17 @@ def test_description_slips_misread_one_word_of_image_generation_rows_and_the_col
         ((a, b),) = json.loads(row["unlearnt"])
         shape = re.match(r"\w+", row["completion"][b:].lstrip()).group()
         assert (row["completion"][a:b], shape) in HELD_OUT
+    # image-understanding slips: their own stream, so the image-generation slips stay as they were
+    und, both = rows(image_und_slips=1.0), rows(description_slips=1.0, image_und_slips=1.0)
+    assert [r for r in und if r["task"] != "image_und"] == [r for r in clean if r["task"] != "image_und"]
+    assert [r for r in both if r["task"] != "image_und"] == [r for r in every if r["task"] != "image_und"]
+    assert [r for r in both if r["task"] == "image_und"] == [r for r in und if r["task"] == "image_und"]
+    und_slipped = [(r, w) for r, w in zip(und, clean, strict=True) if r["unlearnt"]]
+    assert und_slipped and all(r["task"] == "image_und" for r, _ in und_slipped)
+    for row, was in und_slipped:
+        ((a, b),) = json.loads(row["unlearnt"])
+        assert row["completion"][:a] == was["completion"][:a] and row["completion"] != was["completion"]
+        assert row["completion"][a:b] in COLOURS or row["completion"][a:b] in SHAPES
     assert {r["mode"] for r in every} == {"pair", "point", "drill"}
     for was, row in zip(clean, every, strict=True):
         assert (was["id"], was["prompt"], was["media"]) == (row["id"], row["prompt"], row["media"])
@@ -1024,6 +1043,10 @@ def test_description_slips_misread_one_word_of_image_generation_rows_and_the_col
     assert json.loads((meta_dir / "unireward.json").read_text())["description_slips"] == 0.5
     with pytest.raises(ValueError, match="held_out_slips is a share of the description slips"):
         train_on_shapes(toy_config(tmp_path / "h", ("image_gen",), describe="colours", held_out_slips=0.5))
+    with pytest.raises(ValueError, match="image_und_slips is a share"):
+        train_on_shapes(toy_config(tmp_path / "u", ("image_und",), describe="colours", image_und_slips=2.0))
+    with pytest.raises(ValueError, match="image_und_slips needs targets that describe images"):
+        train_on_shapes(toy_config(tmp_path / "v", ("image_und",), image_und_slips=0.5))
     with pytest.raises(ValueError, match="description_slips"):
         train_on_shapes(toy_config(tmp_path / "a", ("image_gen",), describe="colours", description_slips=1.5))
     with pytest.raises(ValueError, match="describe"):

@@ -1269,6 +1269,22 @@ def name_noise(text: str, rng: np.random.Generator, rate: float) -> tuple[str, l
     return out + text[last:], spans
 
 
+def _misread_image(spec: ImageSpec, rng: np.random.Generator, held_out: bool) -> ImageSpec:
+    """`spec` with one object (drawn by `rng`) misread: as its shape's held-out colour with `held_out`
+    (unless it has that colour already), else as another colour or another shape, at even odds."""
+    k = int(rng.integers(len(spec.objects)))
+    obj = spec.objects[k]
+    if held_out and (partner := next(c for c, s in HELD_OUT if s == obj.shape)) != obj.colour:
+        obj = replace(obj, colour=partner)
+    elif rng.random() < 0.5:
+        others = [c for c in COLOURS if c != obj.colour]
+        obj = replace(obj, colour=others[int(rng.integers(len(others)))])
+    else:
+        others = [c for c in SHAPES if c != obj.shape]
+        obj = replace(obj, shape=others[int(rng.integers(len(others)))])
+    return replace(spec, objects=(*spec.objects[:k], obj, *spec.objects[k + 1 :]))
+
+
 def slip_description(example: PairExample | PointExample, rng: np.random.Generator, held_out: bool = False):
     """An image-generation example as the oracle would judge it had the judge misread one object: one
     object of one image (drawn by `rng`) takes another colour or shape, and the checks, scores and label
@@ -1287,18 +1303,7 @@ def slip_description(example: PairExample | PointExample, rng: np.random.Generat
     if not sides:
         return None
     side = sides[int(rng.integers(len(sides)))]
-    spec = example.spec[side]
-    k = int(rng.integers(len(spec.objects)))
-    obj = spec.objects[k]
-    if held_out and (partner := next(c for c, s in HELD_OUT if s == obj.shape)) != obj.colour:
-        obj = replace(obj, colour=partner)
-    elif rng.random() < 0.5:
-        others = [c for c in COLOURS if c != obj.colour]
-        obj = replace(obj, colour=others[int(rng.integers(len(others)))])
-    else:
-        others = [c for c in SHAPES if c != obj.shape]
-        obj = replace(obj, shape=others[int(rng.integers(len(others)))])
-    misread = replace(spec, objects=(*spec.objects[:k], obj, *spec.objects[k + 1 :]))
+    misread = _misread_image(example.spec[side], rng, held_out)
     score, details = oracle(Task.IMAGE_GEN, example.spec["prompt"], misread)
     specs = {**example.spec, side: misread}
     if isinstance(example, PointExample):
@@ -1306,6 +1311,33 @@ def slip_description(example: PairExample | PointExample, rng: np.random.Generat
     scores = (score, example.scores[1]) if side == "a" else (example.scores[0], score)
     both = {"details_a": details} if side == "a" else {"details_b": details}
     return replace(example, label=outcome(*scores), scores=scores, spec=specs, **both)
+
+
+def slip_image_und(example: PairExample | PointExample, rng: np.random.Generator, held_out: bool = False):
+    """An image-understanding example as the oracle would judge it had the judge misread one object of the
+    image (as `slip_description` misreads a generated image): the description, the correct answer, each
+    answer's check, the scores and the verdict follow the misread image; the media stay the true ones.
+    None when the misreading leaves the question without an answer among the ones answers give (the
+    asked object gone, no circle to count) or a pair without a better answer (understanding has no tie).
+
+    Why: the shipped judge's correct answer departs from its own right description (`cyan circle, yellow
+    circle` then `There is one circle`), and its description names held-out pairs by the train split's
+    prior; a target whose answer follows a misread description teaches that step to read what was written.
+    """
+    prompt = example.spec["prompt"]
+    seen = _misread_image(prompt.media, rng, held_out)
+    misread = replace(prompt, media=seen)
+    truth, _ = und_truth(misread)
+    if not truth or not truth <= set(_ANSWER_VALUES[prompt.question.kind]):
+        return None
+    if isinstance(example, PointExample):
+        score, details = oracle(Task.IMAGE_UND, misread, example.spec["candidate"])
+        return replace(example, score=score, details=details, spec={**example.spec, "prompt": misread})
+    (sa, da), (sb, db) = (oracle(Task.IMAGE_UND, misread, example.spec[s]) for s in ("a", "b"))
+    if sa == sb:
+        return None
+    spec = {**example.spec, "prompt": misread}
+    return replace(example, label=outcome(sa, sb), scores=(sa, sb), details_a=da, details_b=db, spec=spec)
 
 
 def misread_span(true_text: str, misread_text: str) -> tuple[int, int]:
@@ -1462,7 +1494,7 @@ NO_VIDEOS = VideoStyle("")  # targets that do not describe videos
 # "colours": as "lookup-checks", but each object check writes the colours of the image's objects of the
 # caption's shape beside the asked colour (`colours red and blue, asked yellow: 0`), the side-by-side form
 # the understanding and video checks learn (research log, session 9).
-DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks", "colours")
+DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks", "colours", "colours-sides")
 
 
 # How descriptions name objects (`object_name`, `describe_image`), chosen by a last suffix of `describe`
@@ -1499,7 +1531,7 @@ def check_describe(describe: str) -> str:
             f"{tuple(s for s in NAME_SUFFIXES.values() if s)}, got {describe!r}"
         )
     names = names_style(describe)
-    if names != "colour-first" and style not in ("shows", "colours"):
+    if names != "colour-first" and style not in ("shows", "colours", "colours-sides"):
         raise ValueError(
             f"{NAME_SUFFIXES[names]!r} needs the 'shows' or 'colours' image style (the 'lookup' ones write "
             f"colour-first lookups), got {describe!r}"
@@ -1574,11 +1606,13 @@ def _of_shape(spec: ImageSpec, shape: str) -> list[Obj]:
     return left_to_right(o for o in spec.objects if o.shape == shape)
 
 
-def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: str) -> str:
+def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: str, sides: bool = False) -> str:
     """The element checks of an image-generation candidate (`yellow square (object): 0, ...`); with a
     `lookup` style, object and count checks first say what the image shows of the caption's shape:
     "sees" (`yellow square (object): sees red square so 0`) or "colours", the colours of that shape's
-    objects beside the asked one (`yellow square (object): colours red, asked yellow: 0`)."""
+    objects beside the asked one (`yellow square (object): colours red, asked yellow: 0`). With `sides`,
+    a relation check of two objects the image shows first gives each one's side (`relation_sides`:
+    `right of (relation): yellow square left, red triangle right: 0`)."""
     if not lookup:
         return ", ".join(f"{n} ({t}): {v}" for n, t, v in elements)
     objects = iter(caption_objects(cap))  # the object checks name them in this order
@@ -1595,15 +1629,54 @@ def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: str) 
             n_shape = sum(o.shape == cap.a[1] for o in spec.objects)
             count = COUNT_WORDS.get(n_shape, str(n_shape)) if n_shape else "none"
             parts.append(f"{name} ({kind}): sees {count} so {value}")
+        elif kind == "relation" and sides and (found := _relation_pair(spec, cap)):
+            (wa, wb) = relation_sides(*found)
+            parts.append(f"{name} ({kind}): {' '.join(cap.a)} {wa}, {' '.join(cap.b)} {wb}: {value}")
         else:
             parts.append(f"{name} ({kind}): {value}")
     return ", ".join(parts)
 
 
+_SIDES = {"left of": ("left", "right"), "right of": ("right", "left"), "above": ("top", "bottom")}
+_SIDES["below"] = ("bottom", "top")
+SIDE_RELATIONS = {sides[0]: relation for relation, sides in _SIDES.items()}  # a's side -> the relation
+
+
+def relation_sides(a: Obj, b: Obj) -> tuple[str, str]:
+    """Each object's side on the axis the two lie apart on: (`left`, `right`) when a is left of b, (`top`,
+    `bottom`) when a is above it (`relation_of`).
+
+    Why: the shipped judge reads relations worst of all its image checks (about 0.8) and answers `left
+    of` for most pairs side by side (research log, session 33). The world's relation images put the two
+    objects in opposite halves of the image on that axis, so each side word is a read of one object's
+    place, and the relation is then a comparison of written words."""
+    return _SIDES[relation_of(a, b)]
+
+
+def _relation_pair(spec: ImageSpec, cap: Caption) -> tuple[Obj, Obj] | None:
+    """The caption's two objects in the image, a pair in the caption's relation where there is one; None
+    when either is missing."""
+    has_a = [o for o in spec.objects if o.combo == cap.a]
+    has_b = [o for o in spec.objects if o.combo == cap.b and o not in has_a]
+    pairs = [(a, b) for a in has_a for b in has_b]
+    return next((p for p in pairs if relation_of(*p) == cap.relation), pairs[0] if pairs else None)
+
+
+def sides_line(prompt: UndPrompt) -> str:
+    """A relation question's two objects, each with its side (`relation_sides`), before the correct
+    answer (`Sides: red circle right, cyan triangle left.`); `Sides: none.` when either is missing."""
+    q = prompt.question
+    a, b = _find(prompt.media, q.colour, q.shape), _find(prompt.media, *q.other)
+    if not (a and b):
+        return "Sides: none."
+    wa, wb = relation_sides(a[0], b[0])
+    return f"Sides: {q.colour} {q.shape} {wa}, {' '.join(q.other)} {wb}."
+
+
 def lookup_style(describe: str) -> str:
     """The element-check lookup of a describe style: "" (none), "sees" or "colours"."""
     style = check_describe(describe)
-    return "colours" if style == "colours" else "sees" if style.startswith("lookup") else ""
+    return "colours" if style.startswith("colours") else "sees" if style.startswith("lookup") else ""
 
 
 def lookup_drill(example: PairExample, lookup: str = "sees", names: str = "colour-first") -> tuple[str, str]:
@@ -1735,7 +1808,8 @@ def _candidate_summary(
     objects are named (NAME_STYLES)."""
     word = task.media_word
     if task == Task.IMAGE_GEN:
-        elements = _element_checks(prompt, candidate, details["elements"], lookup_style(describe))
+        sides = describe == "colours-sides"
+        elements = _element_checks(prompt, candidate, details["elements"], lookup_style(describe), sides)
         quality = quality_word(candidate)
         shows = f"shows {describe_image(candidate, names)}; " if describe else ""
         return f"{word} {k}: {shows}{elements}, quality: {quality}, score {score:g}."
@@ -1773,6 +1847,8 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     shows = ""
     if (describe and task == Task.IMAGE_UND) or (videos.describes and task == Task.VIDEO_UND):
         shows = f"{shows_line(prompt.media, videos.ends, names)}\n"
+    if describe == "colours-sides" and task == Task.IMAGE_UND and prompt.question.kind == "relation":
+        shows += f"{sides_line(prompt)}\n"
     if videos.change_line and task == Task.VIDEO_UND and prompt.question.kind == "change":
         shows += f"{change_line(prompt)}\n"
     if videos.order_line and task == Task.VIDEO_UND and prompt.question.kind == "order":
@@ -1789,8 +1865,9 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
             if describe == "lookup":
                 looked = "".join(f"{' '.join(o)}: sees {sees(c, o[1])}.\n" for o in caption_objects(prompt))
                 quality = looked + quality
-            elif describe in ("lookup-checks", "colours"):
-                checks = _element_checks(prompt, c, example.details["elements"], lookup_style(describe))
+            elif describe in ("lookup-checks", "colours", "colours-sides"):
+                elements, sides = example.details["elements"], describe == "colours-sides"
+                checks = _element_checks(prompt, c, elements, lookup_style(describe), sides)
                 quality = f"{checks}.\n{quality}"
             return f"{shows_line(c, names=names)}\n{quality}" if describe else quality
         if task.is_generation:

@@ -247,7 +247,12 @@ class ShapesTrainingConfig:
     description_slips: float = 0.0
     # Share of those slips that misread the object as its shape's held-out colour (slip_description's
     # `held_out`): the lookup that fails at test time is the one for a held-out name it has just written.
+    # The same share applies to the image-understanding slips.
     held_out_slips: float = 0.0
+    # Share of image-understanding rows whose target follows a misread description of the image: the
+    # correct answer, the answers' checks, scores and verdict follow what was written
+    # (shapes.slip_image_und; session 33). Drawn from their own stream: 0 leaves every other row as it was.
+    image_und_slips: float = 0.0
     # Text-only drill rows after every cycle of the task rows (DrillPlan); none by default.
     drills: DrillPlan = field(default_factory=DrillPlan)
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
@@ -329,6 +334,7 @@ def shapes_sft_stream(
     batch_size: int = 8,
     description_slips: float = 0.0,
     held_out_slips: float = 0.0,
+    image_und_slips: float = 0.0,
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments.
@@ -338,7 +344,8 @@ def shapes_sft_stream(
     less padding. `description_slips` is the share of image-generation rows whose target follows a misread
     description (`shapes.slip_description`); each row's `unlearnt` column holds the character spans of its
     completion to take no loss on (JSON; empty for most rows); `held_out_slips` is the share of those
-    slips that name a held-out pair."""
+    slips that name a held-out pair; `image_und_slips` the share of image-understanding rows whose target
+    follows a misread image (`shapes.slip_image_und`), with the same held-out share."""
     from datasets import IterableDataset
 
     from unireward.train.sft import sft_features
@@ -358,6 +365,7 @@ def shapes_sft_stream(
         "batch_size": batch_size,
         "description_slips": description_slips,
         "held_out_slips": held_out_slips,
+        "image_und_slips": image_und_slips,
     }
     features = sft_features(unlearnt=True)
     return IterableDataset.from_generator(_grouped_rows, features=features, gen_kwargs=kwargs)
@@ -384,6 +392,7 @@ def _stream_rows(
     und_tie_rate: float,
     description_slips: float,
     held_out_slips: float,
+    image_und_slips: float = 0.0,
 ):
     import numpy as np
 
@@ -400,6 +409,7 @@ def _stream_rows(
         palette_shape_drill,
         render_image,
         slip_description,
+        slip_image_und,
     )
     from unireward.protocols import get_protocol
     from unireward.train.sft import encode_source, sft_row
@@ -422,6 +432,7 @@ def _stream_rows(
     palette_world = ShapesWorld(seed + PALETTE_DRILL_SEED_OFFSET, image_size, num_frames)
     palette_rng = np.random.default_rng(seed + PALETTE_DRILL_SEED_OFFSET)
     slip_rng = np.random.default_rng(seed + SLIP_SEED_OFFSET)
+    und_slip_rng = np.random.default_rng(seed + UND_SLIP_SEED_OFFSET)
 
     def target_of(task, mode, ex) -> str:
         return target_text(proto, task, mode, *shapes_labels(task, ex, explain=True, describe=describe))
@@ -434,6 +445,9 @@ def _stream_rows(
         if description_slips and task == Task.IMAGE_GEN and slip_rng.random() < description_slips:
             held_out = bool(held_out_slips) and slip_rng.random() < held_out_slips
             slipped = slip_description(ex, slip_rng, held_out=held_out)
+        if image_und_slips and task == Task.IMAGE_UND and und_slip_rng.random() < image_und_slips:
+            held_out = bool(held_out_slips) and und_slip_rng.random() < held_out_slips
+            slipped = slip_image_und(ex, und_slip_rng, held_out=held_out)
         if slipped is None:
             yield sft_row(i, (ex.item, target), proto)
         else:
@@ -465,6 +479,7 @@ DRILL_SEED_OFFSET = 1_000_003  # the drills' own world, so adding drills leaves 
 CHANGE_DRILL_SEED_OFFSET = 2_000_003  # the change drills' own stream: adding them leaves the other drills
 PALETTE_DRILL_SEED_OFFSET = 3_000_017  # the palette shape drills' own world and palettes, likewise
 SLIP_SEED_OFFSET = 4_000_037  # which image-generation rows follow a misread description, and the misreadings
+UND_SLIP_SEED_OFFSET = 5_000_011  # the same for image-understanding rows, so adding them leaves the others
 
 
 def drill_row(row_id: str, prompt: str, completion: str, image: dict | None = None) -> dict:
@@ -617,10 +632,23 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             "description_slips needs targets that describe images (describe='colours', ...) and fresh draws "
             f"(records_per_task_mode=None); got describe={config.describe!r}"
         )
-    if not 0.0 <= config.held_out_slips <= 1.0 or (config.held_out_slips and not config.description_slips):
+    if not 0.0 <= config.image_und_slips <= 1.0:
         raise ValueError(
-            "held_out_slips is a share of the description slips in [0, 1] and needs description_slips > 0, "
-            f"got {config.held_out_slips} with description_slips={config.description_slips}"
+            f"image_und_slips is a share of image-understanding rows in [0, 1], got {config.image_und_slips}"
+        )
+    if config.image_und_slips and (
+        not check_describe(config.describe) or config.records_per_task_mode is not None
+    ):
+        raise ValueError(
+            "image_und_slips needs targets that describe images (describe='colours', ...) and fresh draws "
+            f"(records_per_task_mode=None); got describe={config.describe!r}"
+        )
+    slips = config.description_slips or config.image_und_slips
+    if not 0.0 <= config.held_out_slips <= 1.0 or (config.held_out_slips and not slips):
+        raise ValueError(
+            "held_out_slips is a share of the description slips in [0, 1] and needs description_slips > 0 "
+            f"or image_und_slips > 0, got {config.held_out_slips} with description_slips="
+            f"{config.description_slips} and image_und_slips={config.image_und_slips}"
         )
     if config.step_budget and (config.max_steps <= 0 or config.vision_max_steps < 0):
         raise ValueError(
@@ -648,6 +676,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             batch_size=config.batch_size,
             description_slips=config.description_slips,
             held_out_slips=config.held_out_slips,
+            image_und_slips=config.image_und_slips,
         )
     else:
         data = work / "data"
@@ -791,6 +820,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["length_groups"] = config.length_groups
     meta["description_slips"] = config.description_slips
     meta["held_out_slips"] = config.held_out_slips
+    meta["image_und_slips"] = config.image_und_slips
     meta["threads"] = config.threads
     meta["describe"] = config.describe
     meta["name_noise"] = config.name_noise
