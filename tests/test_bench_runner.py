@@ -457,7 +457,8 @@ def test_image_gen_checks_score_the_oracle_targets_perfect_and_a_blind_judge_at_
     ]
     looked_up = "red crosses (object): sees red cross and blue cross so 1, two (count): sees none so 0, "
     assert image_gen_checks.written_checks(looked_up) == {"red crosses": ("object", 1), "two": ("count", 0)}
-    sided = "red cross (object): colours red, asked red: 1, above (relation): red cross left, blue circle right: 0"
+    sided = "red cross (object): colours red, asked red: 1, "
+    sided += "above (relation): red cross left, blue circle right: 0"
     assert image_gen_checks.written_checks(sided) == {"red cross": ("object", 1), "above": ("relation", 0)}
 
 
