@@ -577,8 +577,8 @@ answers only: it is a demonstration and test model, not a general reward model.
   stages:
   1. {stage1_item}
   2. protocol SFT with TRL ({tower}): {meta.get("steps")} steps of batch {args.batch_size},
-     {data} of the train split, the oracle's reasoning before each verdict or score, learning rate
-     {args.lr} (falling to a tenth over the last {100 * args.lr_decay_share:g}% of the budget)
+     {data}. Every row is of the train split, with the oracle's reasoning before each verdict or score;
+     learning rate {args.lr} (falling to a tenth over the last {100 * args.lr_decay_share:g}% of the budget)
 - accuracy on the held-out test split at the last in-training evaluation ({args.eval_n} pairs and
   points per task, so about ±0.12; `benchmarks/shapes_accuracy.py` measures it on more items and writes
   `benchmarks/results/shapes_accuracy.json`):
