@@ -700,23 +700,27 @@ def data_description(meta: dict, args) -> str:
         data += "what follows that description (so held-out pairs' names occur in its inputs, never in media)"
         if meta.get("name_noise_until", 1) < 1:
             data += f", for the first {meta['name_noise_until']:.0%} of the budget"
-    if meta.get("description_slips"):
-        data += f"; {meta['description_slips']:.0%} of the image-generation rows follow a misread description"
-        if meta.get("held_out_slips"):
-            data += f" ({meta['held_out_slips']:.0%} of them with the shape's held-out colour)"
-        data += (
-            ": one object of one image named with another colour or shape (no loss on that word; held-out "
+    slips = (
+        (
+            "description_slips",
+            "image-generation rows follow a misread description",
+            "one object of one image named with another colour or shape (no loss on that word; held-out "
             "pairs' names can occur there and in the lookups after it, never in media), then the lookups, "
-            "checks, score and verdict the oracle gives for what was written"
-        )
-    if meta.get("image_und_slips"):
-        data += f"; {meta['image_und_slips']:.0%} of the image-understanding rows follow a misread image"
-        if meta.get("held_out_slips"):
-            data += f" ({meta['held_out_slips']:.0%} of them with the shape's held-out colour)"
-        data += (
-            ": one object named with another colour or shape in the description (no loss on that word), "
-            "then the correct answer, checks, scores and verdict the oracle gives for what was written"
-        )
+            "checks, score and verdict",
+        ),
+        (
+            "image_und_slips",
+            "image-understanding rows follow a misread image",
+            "one object named with another colour or shape in the description (no loss on that word), "
+            "then the correct answer, checks, scores and verdict",
+        ),
+    )
+    for key, rows, reasoning in slips:
+        if meta.get(key):
+            data += f"; {meta[key]:.0%} of the {rows}"
+            if meta.get("held_out_slips"):
+                data += f" ({meta['held_out_slips']:.0%} of them with the shape's held-out colour)"
+            data += f": {reasoning} the oracle gives for what was written"
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "

@@ -621,28 +621,15 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         raise ValueError("length_groups regroups the fresh-draw stream (records_per_task_mode=None)")
     if config.und_tie_rate and config.records_per_task_mode is not None:
         raise ValueError("und_tie_rate needs fresh draws (records_per_task_mode=None)")
-    if not 0.0 <= config.description_slips <= 1.0:
-        raise ValueError(
-            f"description_slips is a share of image-generation rows in [0, 1], got {config.description_slips}"
-        )
-    if config.description_slips and (
-        not check_describe(config.describe) or config.records_per_task_mode is not None
-    ):
-        raise ValueError(
-            "description_slips needs targets that describe images (describe='colours', ...) and fresh draws "
-            f"(records_per_task_mode=None); got describe={config.describe!r}"
-        )
-    if not 0.0 <= config.image_und_slips <= 1.0:
-        raise ValueError(
-            f"image_und_slips is a share of image-understanding rows in [0, 1], got {config.image_und_slips}"
-        )
-    if config.image_und_slips and (
-        not check_describe(config.describe) or config.records_per_task_mode is not None
-    ):
-        raise ValueError(
-            "image_und_slips needs targets that describe images (describe='colours', ...) and fresh draws "
-            f"(records_per_task_mode=None); got describe={config.describe!r}"
-        )
+    for name, rows in (("description_slips", "image-generation"), ("image_und_slips", "image-understanding")):
+        share = getattr(config, name)
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} is a share of {rows} rows in [0, 1], got {share}")
+        if share and (not check_describe(config.describe) or config.records_per_task_mode is not None):
+            raise ValueError(
+                f"{name} needs targets that describe images (describe='colours', ...) and fresh draws "
+                f"(records_per_task_mode=None); got describe={config.describe!r}"
+            )
     slips = config.description_slips or config.image_und_slips
     if not 0.0 <= config.held_out_slips <= 1.0 or (config.held_out_slips and not slips):
         raise ValueError(
