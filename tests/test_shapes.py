@@ -922,15 +922,21 @@ def test_colours_style_writes_the_shapes_colours_beside_the_asked_colour():
     assert followed["0"] > 30 and followed["1"] > 30
 
 
-def test_a_slipped_description_misreads_one_word_and_the_reasoning_after_it_follows_that_word():
-    import dataclasses
-
+def colours_target(task: str, mode: str, example) -> str:
+    """The training target of a shapes example in the `colours` describe style."""
     from unireward.data.records import shapes_labels, target_text
-    from unireward.data.shapes import COLOURS, SHAPES, misread_span, slip_description
     from unireward.protocols import get_protocol
     from unireward.train.shapes import PROTOCOL
 
-    proto, world, rng = get_protocol(PROTOCOL), ShapesWorld(3, balanced_checks=True), np.random.default_rng(0)
+    return target_text(get_protocol(PROTOCOL), task, mode, *shapes_labels(task, example, True, "colours"))
+
+
+def test_a_slipped_description_misreads_one_word_and_the_reasoning_after_it_follows_that_word():
+    import dataclasses
+
+    from unireward.data.shapes import COLOURS, SHAPES, misread_span, slip_description
+
+    world, rng = ShapesWorld(3, balanced_checks=True), np.random.default_rng(0)
     kinds, label_changed, looked = collections.Counter(), 0, 0
     for i in range(120):
         mode = "pair" if i % 2 else "point"
@@ -952,12 +958,7 @@ def test_a_slipped_description_misreads_one_word_and_the_reasoning_after_it_foll
         else:
             assert slipped.score == oracle_score("image_gen", prompt, slipped.spec["candidate"])
 
-        def target(example, mode=mode):
-            return target_text(
-                proto, "image_gen", mode, *shapes_labels("image_gen", example, True, "colours")
-            )
-
-        true_text, misread = target(ex), target(slipped)
+        true_text, misread = colours_target("image_gen", mode, ex), colours_target("image_gen", mode, slipped)
         a, b = misread_span(true_text, misread)
         assert misread[:a] == true_text[:a] and misread[a:b] in {now.colour, now.shape} - {
             was.colour,
@@ -980,13 +981,9 @@ def test_a_slipped_description_misreads_one_word_and_the_reasoning_after_it_foll
 def test_a_slipped_understanding_image_moves_the_correct_answer_checks_and_verdict_with_the_misread_word():
     import dataclasses
 
-    from unireward.data.records import shapes_labels, target_text
     from unireward.data.shapes import HELD_OUT, misread_span, slip_image_und, true_answer
-    from unireward.protocols import get_protocol
-    from unireward.train.shapes import PROTOCOL
 
-    proto, world = get_protocol(PROTOCOL), ShapesWorld(6)
-    seen = collections.Counter()
+    world, seen = ShapesWorld(6), collections.Counter()
     for held_out, rng in ((False, np.random.default_rng(2)), (True, np.random.default_rng(3))):
         for i in range(160):
             mode = "pair" if i % 2 else "point"
@@ -1012,12 +1009,8 @@ def test_a_slipped_understanding_image_moves_the_correct_answer_checks_and_verdi
             else:
                 assert slipped.score == oracle_score("image_und", misread, slipped.spec["candidate"])
 
-            def target(example, mode=mode):
-                return target_text(
-                    proto, "image_und", mode, *shapes_labels("image_und", example, True, "colours")
-                )
-
-            true_text, misread_text = target(ex), target(slipped)
+            true_text = colours_target("image_und", mode, ex)
+            misread_text = colours_target("image_und", mode, slipped)
             a, b = misread_span(true_text, misread_text)
             assert misread_text[a:b] in {now.colour, now.shape} - {was.colour, was.shape}
             assert misread_text[:a] == true_text[:a] and "Correct answer" not in misread_text[:a]
