@@ -1320,9 +1320,9 @@ def slip_image_und(example: PairExample | PointExample, rng: np.random.Generator
     None when the misreading leaves the question without an answer among the ones answers give (the
     asked object gone, no circle to count) or a pair without a better answer (understanding has no tie).
 
-    Why: the shipped judge's correct answer departs from its own right description (`cyan circle, yellow
-    circle` then `There is one circle`), and its description names held-out pairs by the train split's
-    prior; a target whose answer follows a misread description teaches that step to read what was written.
+    Why: 32t's correct answer departed from its own right description (`cyan circle, yellow circle` then
+    `There is one circle`), and its description named held-out pairs by the train split's prior; a target
+    whose answer follows a misread description teaches that step to read what was written (session 33).
     """
     prompt = example.spec["prompt"]
     seen = _misread_image(prompt.media, rng, held_out)
@@ -1637,8 +1637,12 @@ def _element_checks(cap: Caption, spec: ImageSpec, elements: list, lookup: str, 
     return ", ".join(parts)
 
 
-_SIDES = {"left of": ("left", "right"), "right of": ("right", "left"), "above": ("top", "bottom")}
-_SIDES["below"] = ("bottom", "top")
+_SIDES = {
+    "left of": ("left", "right"),
+    "right of": ("right", "left"),
+    "above": ("top", "bottom"),
+    "below": ("bottom", "top"),
+}
 SIDE_RELATIONS = {sides[0]: relation for relation, sides in _SIDES.items()}  # a's side -> the relation
 
 
@@ -1646,10 +1650,10 @@ def relation_sides(a: Obj, b: Obj) -> tuple[str, str]:
     """Each object's side on the axis the two lie apart on: (`left`, `right`) when a is left of b, (`top`,
     `bottom`) when a is above it (`relation_of`).
 
-    Why: the shipped judge reads relations worst of all its image checks (about 0.8) and answers `left
-    of` for most pairs side by side (research log, session 33). The world's relation images put the two
-    objects in opposite halves of the image on that axis, so each side word is a read of one object's
-    place, and the relation is then a comparison of written words."""
+    Why: judges read relations worst of all their image checks (32t: about 0.8), and 32t answered `left
+    of` for 6 of 15 held-out pairs whose subject is on the right (research log, session 33). The world's
+    relation images put the two objects in opposite halves of the image on that axis, so each side word
+    is a read of one object's place, and the relation is then a comparison of written words."""
     return _SIDES[relation_of(a, b)]
 
 
