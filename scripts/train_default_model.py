@@ -502,17 +502,20 @@ def write_assets(result, args) -> None:
     )
     (out / "unireward.json").write_text(json.dumps(meta, indent=2) + "\n")
     last = curve[-1] if curve else {}
-    if parent:  # the curve from the judge's first step: the parent's, then this run's after its minutes
+    offset = None
+    if parent:  # the curve from the judge's first step: the parent's, then this run's after its end
         parent_curve = Path(meta["init_model"]) / "learning_curve.jsonl"
         before = (
             [json.loads(line) for line in parent_curve.read_text().splitlines()]
             if parent_curve.is_file()
             else []
         )
-        offset = parent["training_minutes"] or 0
+        # the parent's curve ends where its own chain of runs ended, which is more than its own minutes
+        # when it continued another judge itself
+        offset = max([p["minutes"] for p in before] + [parent["training_minutes"] or 0])
         curve = [*before, *({**p, "minutes": round(p["minutes"] + offset, 2)} for p in curve)]
     (out / "learning_curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in curve))
-    plot_curve(curve, out / "learning_curve.png", continued_at=parent["training_minutes"] if parent else None)
+    plot_curve(curve, out / "learning_curve.png", continued_at=offset)
     vision = stage1.get("final") or {}
     keys = ("colour", "shape", "count_same", "relation", "motion", "speed", "appear", "blur")
     reused = (

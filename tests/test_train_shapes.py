@@ -275,6 +275,22 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
         json.loads(x) for x in (tmp_path / "more-assets" / "learning_curve.jsonl").read_text().splitlines()
     ]
     assert len(joined) == 3 and joined[2]["minutes"] >= meta["training_minutes"]  # the parent's two, then one
+    # a continuation of a continuation: its points come after the whole chain's, not after its parent's
+    # own minutes alone
+    again = train_on_shapes(
+        toy_config(
+            tmp_path / "again",
+            ("image_gen",),
+            max_steps=1,
+            eval_every=1,
+            init_model=str(tmp_path / "more-assets"),
+        )
+    )
+    module.write_assets(again, argparse.Namespace(**{**vars(args), "out": tmp_path / "again-assets"}))
+    chain = [
+        json.loads(x) for x in (tmp_path / "again-assets" / "learning_curve.jsonl").read_text().splitlines()
+    ]
+    assert len(chain) == 4 and chain[:3] == joined and chain[3]["minutes"] > joined[2]["minutes"]
 
 
 def test_stage1_is_reused_only_for_the_same_recipe(tmp_path):
