@@ -353,16 +353,15 @@ def main(argv: list[str] | None = None) -> None:
         noise_tasks = tuple(Task.parse(t).value for t in args.name_noise_tasks.split(","))
     except ValueError as err:
         parser.error(f"--name-noise-tasks: {err}")
-    if not 0 <= args.description_slips <= 1 or (args.description_slips and not args.describe):
-        parser.error(
-            "--description-slips is a share of image-generation rows in [0, 1] and needs --describe, "
-            f"got {args.description_slips} with --describe {args.describe!r}"
-        )
-    if not 0 <= args.image_und_slips <= 1 or (args.image_und_slips and not args.describe):
-        parser.error(
-            "--image-und-slips is a share of image-understanding rows in [0, 1] and needs --describe, "
-            f"got {args.image_und_slips} with --describe {args.describe!r}"
-        )
+    for flag, share, rows in (
+        ("--description-slips", args.description_slips, "image-generation"),
+        ("--image-und-slips", args.image_und_slips, "image-understanding"),
+    ):
+        if not 0 <= share <= 1 or (share and not args.describe):
+            parser.error(
+                f"{flag} is a share of {rows} rows in [0, 1] and needs --describe, "
+                f"got {share} with --describe {args.describe!r}"
+            )
     slips = args.description_slips or args.image_und_slips
     if not 0 <= args.held_out_slips <= 1 or (args.held_out_slips and not slips):
         parser.error(
@@ -619,7 +618,7 @@ def init_judge(init_model: str | None) -> dict | None:
 
 def data_description(meta: dict, args) -> str:
     """The model card's "Data" line: what the training rows were, from the run's unireward.json."""
-    from unireward.data.shapes import check_describe, names_style, video_lines
+    from unireward.data.shapes import POINT_CHECK_STYLES, check_describe, names_style, video_lines
 
     drills = sum(
         meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills", "change_drills")
@@ -652,7 +651,7 @@ def data_description(meta: dict, args) -> str:
         if style == "colours-sides":
             data += "; relation checks and relation questions first give each of the two objects' side "
             data += "('red cross left, blue circle right')"
-        if style in ("lookup-checks", "colours", "colours-sides"):
+        if style in POINT_CHECK_STYLES:
             data += " (point answers too)"
         names = names_style(meta["describe"])
         if names == "shape-first":

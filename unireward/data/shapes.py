@@ -1495,6 +1495,8 @@ NO_VIDEOS = VideoStyle("")  # targets that do not describe videos
 # caption's shape beside the asked colour (`colours red and blue, asked yellow: 0`), the side-by-side form
 # the understanding and video checks learn (research log, session 9).
 DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks", "colours", "colours-sides")
+# The styles whose image-generation point answers write the pair answers' element checks too.
+POINT_CHECK_STYLES = ("lookup-checks", "colours", "colours-sides")
 
 
 # How descriptions name objects (`object_name`, `describe_image`), chosen by a last suffix of `describe`
@@ -1869,7 +1871,7 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
             if describe == "lookup":
                 looked = "".join(f"{' '.join(o)}: sees {sees(c, o[1])}.\n" for o in caption_objects(prompt))
                 quality = looked + quality
-            elif describe in ("lookup-checks", "colours", "colours-sides"):
+            elif describe in POINT_CHECK_STYLES:
                 elements, sides = example.details["elements"], describe == "colours-sides"
                 checks = _element_checks(prompt, c, elements, lookup_style(describe), sides)
                 quality = f"{checks}.\n{quality}"

@@ -431,8 +431,11 @@ def _stream_rows(
     change_rng = np.random.default_rng(seed + CHANGE_DRILL_SEED_OFFSET)  # its own stream, as drill_world
     palette_world = ShapesWorld(seed + PALETTE_DRILL_SEED_OFFSET, image_size, num_frames)
     palette_rng = np.random.default_rng(seed + PALETTE_DRILL_SEED_OFFSET)
-    slip_rng = np.random.default_rng(seed + SLIP_SEED_OFFSET)
-    und_slip_rng = np.random.default_rng(seed + UND_SLIP_SEED_OFFSET)
+    # per task: the share of rows that slip, their own random stream, and how a row slips
+    slips = {
+        Task.IMAGE_GEN: (description_slips, np.random.default_rng(seed + SLIP_SEED_OFFSET), slip_description),
+        Task.IMAGE_UND: (image_und_slips, np.random.default_rng(seed + UND_SLIP_SEED_OFFSET), slip_image_und),
+    }
 
     def target_of(task, mode, ex) -> str:
         return target_text(proto, task, mode, *shapes_labels(task, ex, explain=True, describe=describe))
@@ -442,12 +445,10 @@ def _stream_rows(
         ex = world.pair_example(task, split) if mode == "pair" else world.point_example(task, split)
         target = target_of(task, mode, ex)
         slipped = None
-        if description_slips and task == Task.IMAGE_GEN and slip_rng.random() < description_slips:
-            held_out = bool(held_out_slips) and slip_rng.random() < held_out_slips
-            slipped = slip_description(ex, slip_rng, held_out=held_out)
-        if image_und_slips and task == Task.IMAGE_UND and und_slip_rng.random() < image_und_slips:
-            held_out = bool(held_out_slips) and und_slip_rng.random() < held_out_slips
-            slipped = slip_image_und(ex, und_slip_rng, held_out=held_out)
+        share, rng, slip = slips.get(task, (0.0, None, None))
+        if share and rng.random() < share:
+            held_out = bool(held_out_slips) and rng.random() < held_out_slips
+            slipped = slip(ex, rng, held_out=held_out)
         if slipped is None:
             yield sft_row(i, (ex.item, target), proto)
         else:
