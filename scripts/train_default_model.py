@@ -285,6 +285,15 @@ def main(argv: list[str] | None = None) -> None:
         "image (no loss on the misread word), then the correct answer, checks, scores and verdict the "
         "oracle gives for what was written (default %(default)s; needs --describe; session 33)",
     )
+    parser.add_argument(
+        "--image-und-wrong-points",
+        type=float,
+        default=d.image_und_wrong_points,
+        metavar="SHARE",
+        help="the share of image-understanding point rows whose answer, when its main claim is right, is "
+        "redrawn with a wrong one: the world's answers are right half the time, so a judge unsure of the "
+        "image learns to copy the answer's claim into its correct answer (default %(default)s; session 34)",
+    )
     parser.add_argument("--lr", type=float, default=d.learning_rate)
     parser.add_argument(
         "--lr-decay-share",
@@ -362,6 +371,11 @@ def main(argv: list[str] | None = None) -> None:
                 f"{flag} is a share of {rows} rows in [0, 1] and needs --describe, "
                 f"got {share} with --describe {args.describe!r}"
             )
+    if not 0 <= args.image_und_wrong_points <= 1 or (args.image_und_wrong_points and args.n):
+        parser.error(
+            "--image-und-wrong-points is a share of image-understanding point rows in [0, 1] and redraws "
+            f"fresh draws only, got {args.image_und_wrong_points}" + (f" with --n {args.n}" if args.n else "")
+        )
     slips = args.description_slips or args.image_und_slips
     if not 0 <= args.held_out_slips <= 1 or (args.held_out_slips and not slips):
         parser.error(
@@ -424,6 +438,7 @@ def main(argv: list[str] | None = None) -> None:
         description_slips=args.description_slips,
         held_out_slips=args.held_out_slips,
         image_und_slips=args.image_und_slips,
+        image_und_wrong_points=args.image_und_wrong_points,
         describe=args.describe
         + (VIDEO_STYLES[args.describe_videos].suffix if args.describe_videos else "")
         + NAME_SUFFIXES[args.names],
@@ -612,6 +627,7 @@ def init_judge(init_model: str | None) -> dict | None:
             "description_slips",
             "held_out_slips",
             "image_und_slips",
+            "image_und_wrong_points",
         )
     }
 
@@ -723,6 +739,12 @@ def data_description(meta: dict, args) -> str:
             if meta.get("held_out_slips"):
                 data += f" ({meta['held_out_slips']:.0%} of them with the shape's held-out colour)"
             data += f": {reasoning} the oracle gives for what was written"
+    if meta.get("image_und_wrong_points"):
+        data += (
+            f"; in {meta['image_und_wrong_points']:.0%} of the image-understanding point rows a right "
+            "answer was redrawn with a wrong main claim (the world's answers are right half the time), so "
+            "the correct answer cannot be copied from the answer"
+        )
     if (meta.get("drill_split") == "any" and drills) or meta.get("name_drills"):
         data += (
             "; the drills' scenes are drawn over every colour×shape pair, so the held-out pairs' names "

@@ -1021,6 +1021,34 @@ def test_a_slipped_understanding_image_moves_the_correct_answer_checks_and_verdi
     assert seen["none"] > 0  # e.g. the asked object misread away
 
 
+def test_a_wrong_point_answer_keeps_image_and_question_and_its_claim_and_score_are_the_oracles():
+    import dataclasses
+
+    from unireward.data.shapes import answer_text, und_truth, wrong_point_answer
+
+    world, rng, seen = ShapesWorld(9), np.random.default_rng(4), collections.Counter()
+    for _ in range(120):
+        ex = world.point_example("image_und")
+        truth, _ = und_truth(ex.spec["prompt"])
+        wrong = wrong_point_answer(ex, rng)
+        if ex.spec["candidate"].main not in truth:
+            assert wrong is None  # already wrong: nothing to redraw
+            seen["already_wrong"] += 1
+            continue
+        assert wrong is not None and wrong.spec["candidate"].main not in truth
+        assert wrong.spec["prompt"] is ex.spec["prompt"] and wrong.item.media is ex.item.media
+        assert wrong.item.prompt == ex.item.prompt and wrong.item.id == ex.item.id
+        assert wrong.item.candidate == answer_text(ex.spec["prompt"].question, wrong.spec["candidate"])
+        assert wrong.score == oracle_score("image_und", ex.spec["prompt"], wrong.spec["candidate"])
+        assert wrong.score <= 50  # the oracle agrees: at best a hedge that names the truth
+        seen["made_wrong"] += 1
+    assert seen["made_wrong"] > 40 and seen["already_wrong"] > 40
+    # the same random stream gives the same answers
+    ex = next(e for e in (world.point_example("image_und") for _ in range(50)) if wrong_point_answer(e, rng))
+    again = [wrong_point_answer(ex, np.random.default_rng(7)) for _ in range(2)]
+    assert again[0] == again[1] and dataclasses.is_dataclass(again[0])
+
+
 def test_sides_give_each_related_objects_side_and_the_relation_follows_from_the_first_word():
     from unireward.data.shapes import SIDE_RELATIONS, Obj, explanation, relation_of, relation_sides
 

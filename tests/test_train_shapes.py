@@ -259,6 +259,9 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     )
     assert "; 20% of the image-understanding rows follow a misread image (100% of them with" in und
     assert "image-understanding rows follow" not in held
+    wrong = module.data_description({"describe": "colours", "image_und_wrong_points": 0.5}, fresh)
+    assert "; in 50% of the image-understanding point rows a right answer was redrawn with a wrong" in wrong
+    assert "point rows a right answer" not in und
     # a run that continues a trained judge says how that judge was made; a stage-1 base is not a judge
     assert module.init_judge(str(out))["command"] == meta["command"]
     assert (
@@ -917,6 +920,8 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
         (["--held-out-slips", "0.5"], "needs --description-slips or --image-und-slips, got 0.5"),
         (["--image-und-slips", "0.2"], "needs --describe, got 0.2 with --describe ''"),
         (["--image-und-slips", "-1", "--describe", "colours"], "--image-und-slips is a share"),
+        (["--image-und-wrong-points", "1.5"], "--image-und-wrong-points is a share"),
+        (["--image-und-wrong-points", "0.5", "--n", "100"], "fresh draws only, got 0.5 with --n 100"),
         (
             ["--held-out-slips", "1.5", "--description-slips", "0.3", "--describe", "colours"],
             "--held-out-slips is a share",
@@ -1037,6 +1042,17 @@ def test_description_slips_misread_one_word_of_image_generation_rows_and_the_col
         ((a, b),) = json.loads(row["unlearnt"])
         assert row["completion"][:a] == was["completion"][:a] and row["completion"] != was["completion"]
         assert row["completion"][a:b] in COLOURS or row["completion"][a:b] in SHAPES
+    # wrong point answers: their own stream; only image-understanding point rows change, and each
+    # changed one scores its answer as the oracle scores a wrong claim (at best a hedge, 50)
+    wrong = rows(image_und_wrong_points=1.0)
+    changed = [(r, w) for r, w in zip(wrong, clean, strict=True) if r != w]
+    assert changed and all((r["task"], r["mode"]) == ("image_und", "point") for r, _ in changed)
+    for row, was in changed:
+        assert row["media"] == was["media"] and row["prompt"] != was["prompt"]  # the answer is in the prompt
+        assert int(re.search(r"Final Score: (\d+)", row["completion"]).group(1)) <= 50
+    assert [r for r in rows(image_und_wrong_points=1.0, image_und_slips=1.0) if r["task"] != "image_und"] == [
+        r for r in clean if r["task"] != "image_und"
+    ]
     processor = AutoProcessor.from_pretrained(DEFAULT_MODEL_DIR)
     collate = RewardSFTCollator(processor, FramePolicy(num_frames=4))
     slipped = [r for r in every if r["unlearnt"]][:2]
@@ -1052,13 +1068,17 @@ def test_description_slips_misread_one_word_of_image_generation_rows_and_the_col
             ("image_gen",),
             describe="colours",
             description_slips=0.5,
+            image_und_wrong_points=0.25,
             max_steps=2,
             records_per_task_mode=None,
         )
     ).model_dir
-    assert json.loads((meta_dir / "unireward.json").read_text())["description_slips"] == 0.5
+    recorded = json.loads((meta_dir / "unireward.json").read_text())
+    assert (recorded["description_slips"], recorded["image_und_wrong_points"]) == (0.5, 0.25)
     with pytest.raises(ValueError, match="held_out_slips is a share of the description slips"):
         train_on_shapes(toy_config(tmp_path / "h", ("image_gen",), describe="colours", held_out_slips=0.5))
+    with pytest.raises(ValueError, match="image_und_wrong_points is a share"):
+        train_on_shapes(toy_config(tmp_path / "w", ("image_und",), image_und_wrong_points=0.5))
     with pytest.raises(ValueError, match="image_und_slips is a share"):
         train_on_shapes(toy_config(tmp_path / "u", ("image_und",), describe="colours", image_und_slips=2.0))
     with pytest.raises(ValueError, match="image_und_slips needs targets that describe images"):

@@ -1340,6 +1340,34 @@ def slip_image_und(example: PairExample | PointExample, rng: np.random.Generator
     return replace(example, label=outcome(sa, sb), scores=(sa, sb), details_a=da, details_b=db, spec=spec)
 
 
+def wrong_point_answer(example: PointExample, rng: np.random.Generator) -> PointExample | None:
+    """An image-understanding point example with the same image and question but an answer whose main claim
+    is wrong: the answer redrawn (as the world draws answers) until its claim is not the truth, and the
+    oracle's score for it. None when the answer's claim is wrong already, or no draw gives a wrong one.
+
+    Why: the world's answers are right half the time, so a judge unsure of the image does better by
+    copying the answer's claim into its correct answer than by guessing; 33i's point targets did so
+    (relation questions: the correct answer right in 8 of 8 right answers, 2 of 10 wrong ones; session 34).
+    A larger share of wrong answers makes the claim a worse guess than the image."""
+    prompt = example.spec["prompt"]
+    truth, _ = und_truth(prompt)
+    if example.spec["candidate"].main not in truth:
+        return None
+    draw = _Draw(rng, "train", 4)
+    for _ in range(_WRONG_ANSWER_TRIES):
+        answer = _answer(draw, prompt)
+        if answer.main not in truth:
+            score, details = oracle(Task.IMAGE_UND, prompt, answer)
+            item = replace(example.item, candidate=answer_text(prompt.question, answer))
+            return replace(
+                example, item=item, score=score, details=details, spec={**example.spec, "candidate": answer}
+            )
+    return None
+
+
+_WRONG_ANSWER_TRIES = 20  # a wrong claim is drawn half the time, when the question has one
+
+
 def misread_span(true_text: str, misread_text: str) -> tuple[int, int]:
     """The character span, in `misread_text`, of the first word where it departs from `true_text`: the
     misread word of a `slip_description` target, which the judge reads but is not trained to write."""

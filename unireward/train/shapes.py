@@ -253,6 +253,10 @@ class ShapesTrainingConfig:
     # correct answer, the answers' checks, scores and verdict follow what was written
     # (shapes.slip_image_und; session 33). Drawn from their own stream: 0 leaves every other row as it was.
     image_und_slips: float = 0.0
+    # Share of image-understanding point rows whose answer is redrawn with a wrong main claim when it was
+    # right (shapes.wrong_point_answer): with answers right half the time, a judge unsure of the image
+    # copies the answer's claim into its correct answer (session 34). Its own stream, as the slips.
+    image_und_wrong_points: float = 0.0
     # Text-only drill rows after every cycle of the task rows (DrillPlan); none by default.
     drills: DrillPlan = field(default_factory=DrillPlan)
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
@@ -335,6 +339,7 @@ def shapes_sft_stream(
     description_slips: float = 0.0,
     held_out_slips: float = 0.0,
     image_und_slips: float = 0.0,
+    image_und_wrong_points: float = 0.0,
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments.
@@ -345,7 +350,9 @@ def shapes_sft_stream(
     description (`shapes.slip_description`); each row's `unlearnt` column holds the character spans of its
     completion to take no loss on (JSON; empty for most rows); `held_out_slips` is the share of those
     slips that name a held-out pair; `image_und_slips` the share of image-understanding rows whose target
-    follows a misread image (`shapes.slip_image_und`), with the same held-out share."""
+    follows a misread image (`shapes.slip_image_und`), with the same held-out share;
+    `image_und_wrong_points` the share of image-understanding point rows whose answer is made wrong
+    (`shapes.wrong_point_answer`), before any slip."""
     from datasets import IterableDataset
 
     from unireward.train.sft import sft_features
@@ -366,6 +373,7 @@ def shapes_sft_stream(
         "description_slips": description_slips,
         "held_out_slips": held_out_slips,
         "image_und_slips": image_und_slips,
+        "image_und_wrong_points": image_und_wrong_points,
     }
     features = sft_features(unlearnt=True)
     return IterableDataset.from_generator(_grouped_rows, features=features, gen_kwargs=kwargs)
@@ -393,6 +401,7 @@ def _stream_rows(
     description_slips: float,
     held_out_slips: float,
     image_und_slips: float = 0.0,
+    image_und_wrong_points: float = 0.0,
 ):
     import numpy as np
 
@@ -410,6 +419,7 @@ def _stream_rows(
         render_image,
         slip_description,
         slip_image_und,
+        wrong_point_answer,
     )
     from unireward.protocols import get_protocol
     from unireward.train.sft import encode_source, sft_row
@@ -437,12 +447,17 @@ def _stream_rows(
         Task.IMAGE_UND: (image_und_slips, np.random.default_rng(seed + UND_SLIP_SEED_OFFSET), slip_image_und),
     }
 
+    wrong_rng = np.random.default_rng(seed + WRONG_POINT_SEED_OFFSET)
+
     def target_of(task, mode, ex) -> str:
         return target_text(proto, task, mode, *shapes_labels(task, ex, explain=True, describe=describe))
 
     for i in itertools.count():
         task, mode = kinds[i % len(kinds)]
         ex = world.pair_example(task, split) if mode == "pair" else world.point_example(task, split)
+        if image_und_wrong_points and (task, mode) == (Task.IMAGE_UND, "point"):
+            if wrong_rng.random() < image_und_wrong_points:
+                ex = wrong_point_answer(ex, wrong_rng) or ex
         target = target_of(task, mode, ex)
         slipped = None
         share, rng, slip = slips.get(task, (0.0, None, None))
@@ -481,6 +496,7 @@ CHANGE_DRILL_SEED_OFFSET = 2_000_003  # the change drills' own stream: adding th
 PALETTE_DRILL_SEED_OFFSET = 3_000_017  # the palette shape drills' own world and palettes, likewise
 SLIP_SEED_OFFSET = 4_000_037  # which image-generation rows follow a misread description, and the misreadings
 UND_SLIP_SEED_OFFSET = 5_000_011  # the same for image-understanding rows, so adding them leaves the others
+WRONG_POINT_SEED_OFFSET = 6_000_029  # which image-understanding point answers are made wrong, and how
 
 
 def drill_row(row_id: str, prompt: str, completion: str, image: dict | None = None) -> dict:
@@ -631,6 +647,14 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
                 f"{name} needs targets that describe images (describe='colours', ...) and fresh draws "
                 f"(records_per_task_mode=None); got describe={config.describe!r}"
             )
+    if not 0.0 <= config.image_und_wrong_points <= 1.0 or (
+        config.image_und_wrong_points and config.records_per_task_mode is not None
+    ):
+        raise ValueError(
+            "image_und_wrong_points is a share of image-understanding point rows in [0, 1] and needs fresh "
+            f"draws (records_per_task_mode=None), got {config.image_und_wrong_points} with "
+            f"records_per_task_mode={config.records_per_task_mode}"
+        )
     slips = config.description_slips or config.image_und_slips
     if not 0.0 <= config.held_out_slips <= 1.0 or (config.held_out_slips and not slips):
         raise ValueError(
@@ -665,6 +689,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             description_slips=config.description_slips,
             held_out_slips=config.held_out_slips,
             image_und_slips=config.image_und_slips,
+            image_und_wrong_points=config.image_und_wrong_points,
         )
     else:
         data = work / "data"
@@ -809,6 +834,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["description_slips"] = config.description_slips
     meta["held_out_slips"] = config.held_out_slips
     meta["image_und_slips"] = config.image_und_slips
+    meta["image_und_wrong_points"] = config.image_und_wrong_points
     meta["threads"] = config.threads
     meta["describe"] = config.describe
     meta["name_noise"] = config.name_noise
