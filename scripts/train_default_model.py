@@ -231,6 +231,14 @@ def main(argv: list[str] | None = None) -> None:
         "research log session 22)",
     )
     parser.add_argument(
+        "--relation-drills",
+        type=int,
+        default=0,
+        help="N rows after every 8 task rows that ask where one object of an image is relative to another, "
+        "with no answer to judge, and train what the image shows and the correct answer, so the direction "
+        "comes from the image, not from a judged answer's claim (default %(default)s; session 34)",
+    )
+    parser.add_argument(
         "--name-noise",
         type=float,
         default=d.name_noise,
@@ -453,6 +461,7 @@ def main(argv: list[str] | None = None) -> None:
             tail_from_cycle=tail_from,
             change=args.change_drills,
             palette_shapes=args.palette_shape_drills,
+            relations=args.relation_drills,
         ),
     )
     result = train_on_shapes(config)
@@ -640,12 +649,13 @@ def data_description(meta: dict, args) -> str:
         meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills", "change_drills")
     )
     palette = meta.get("palette_shape_drills", 0)
+    image_drills = palette + meta.get("relation_drills", 0)  # drill rows with an image, not text only
     if args.n:
         data = f"{args.n} fixed records per task and mode"
     else:
         rows = f"{meta.get('steps', 0) * args.batch_size:,} rows,"
         if drills and not meta.get("drill_warmup") and not meta.get("comparison_tail"):
-            rows = f"{rows} of which {drills} in {8 + drills + palette} text-only drills;"
+            rows = f"{rows} of which {drills} in {8 + drills + image_drills} text-only drills;"
         data = f"fresh draws ({rows} none repeated)"
     if meta.get("length_groups", 1) > 1:
         data += f" in batches regrouped by length within windows of {meta['length_groups']} batches"
@@ -710,6 +720,9 @@ def data_description(meta: dict, args) -> str:
     if palette:
         data += f"; {palette} shape-naming drills after every 8 task rows, on an image drawn in a random "
         data += "palette (shapes only, no colour words)"
+    if meta.get("relation_drills"):
+        data += f"; {meta['relation_drills']} relation drills after every 8 task rows: an image and a "
+        data += "relation question with no answer to judge, trained on what the image shows and the correct answer"
     if meta.get("name_noise"):
         rows = meta.get("name_noise_tasks", [])
         within = "" if {"image_gen", "image_und"} <= set(rows) else f" of {', '.join(rows)} rows"

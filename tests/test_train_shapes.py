@@ -262,6 +262,11 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     wrong = module.data_description({"describe": "colours", "image_und_wrong_points": 0.5}, fresh)
     assert "; in 50% of the image-understanding point rows a right answer was redrawn with a wrong" in wrong
     assert "point rows a right answer" not in und
+    relations = module.data_description(
+        {"describe": "colours", "relation_drills": 2, "lookup_drills": 3}, fresh
+    )
+    assert "; 2 relation drills after every 8 task rows: an image and a relation question" in relations
+    assert "of which 3 in 13 text-only drills" in relations  # the cycle counts the relation drills too
     # a run that continues a trained judge says how that judge was made; a stage-1 base is not a judge
     assert module.init_judge(str(out))["command"] == meta["command"]
     assert (
@@ -675,6 +680,49 @@ def test_palette_shape_drills_name_the_shapes_of_a_randomly_coloured_image(tiny_
     assert batch["input_ids"].shape[0] == 2 and batch["pixel_values"].shape[0] > 0
     answer = processor.tokenizer.decode(batch["input_ids"][0][batch["labels"][0] != -100])
     assert answer.startswith(drills[0]["completion"])
+
+
+def test_relation_drills_ask_a_relation_of_a_world_image_and_leave_the_task_rows_as_they_were():
+    """Each relation drill carries one image and its relation question, no answer to judge; its completion
+    is what the image shows and the oracle's correct answer; the task rows and the other drills stay."""
+    import itertools
+
+    from unireward.data import shapes as sw
+    from unireward.train.shapes import DrillPlan, shapes_sft_stream
+
+    def rows(n, **kw):
+        stream = shapes_sft_stream(("image_und",), seed=3, describe="colours", **kw)
+        return list(itertools.islice(iter(stream), n))
+
+    drilled = rows(20, drills=DrillPlan(relations=3))
+    assert row_kinds(drilled[:5]) == ["pair", "point", "relation", "relation", "relation"]
+    plain = rows(8)
+    assert [r for r in drilled if r["mode"] != "drill"] == plain
+    drills = [r for r in drilled if r["mode"] == "drill"]
+    for r in drills:
+        assert len(r["media"]) == 1 and r["media"][0]["kind"] == "image"
+        question = json.loads(r["prompt"])[0]["content"][1]["text"]
+        assert re.fullmatch(r"Where is the \w+ \w+ relative to the \w+ \w+\?", question)
+        shows, answer = r["completion"].split("\n")
+        assert shows.startswith("Image shows: ") and answer.startswith("Correct answer: The ")
+        assert re.search(r" is (left of|right of|above|below) the ", answer)
+    assert len({r["completion"] for r in drills}) == len(drills)  # fresh scenes
+    # the direction is the oracle's: the subject's place against the other object's
+    world = sw.ShapesWorld(5)
+    checked = 0
+    while checked < 20:
+        ex = world.point_example("image_und")
+        prompt = ex.spec["prompt"]
+        if prompt.question.kind != "relation":
+            with pytest.raises(ValueError, match="needs a relation question"):
+                sw.relation_drill(prompt)
+            continue
+        q = prompt.question
+        subject, other = (sw._find(prompt.media, *combo)[0] for combo in ((q.colour, q.shape), q.other))
+        text, completion = sw.relation_drill(prompt)
+        assert text == prompt.question.text
+        assert f" is {sw.relation_of(subject, other)} the {' '.join(prompt.question.other)}." in completion
+        checked += 1
 
 
 # -- name noise ------------------------------------------------------------------------------------------

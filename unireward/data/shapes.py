@@ -1767,6 +1767,22 @@ def palette_shape_drill(spec: ImageSpec) -> tuple[str, str]:
     return PALETTE_SHAPE_PROMPT, ", ".join(o.shape for o in left_to_right(spec.objects)) or "nothing"
 
 
+def relation_drill(prompt: UndPrompt, names: str = "colour-first") -> tuple[str, str]:
+    """A relation question about an image, with no answer to judge: (the question, the first two lines of
+    an image-understanding target: what the image shows, then the correct answer).
+
+    Why: 33i reads a relation's axis but not its direction (research log, session 34), though a linear
+    probe reads the direction from the subject's visual token in 99% of held-out images; its targets let
+    it copy the direction from the answer it judges, which is right half the time. Here no answer is
+    given, so the direction can only come from the image."""
+    if prompt.question.kind != "relation":
+        raise ValueError(f"a relation drill needs a relation question, got {prompt.question.kind!r}")
+    return (
+        prompt.question.text,
+        f"{shows_line(prompt.media, names=names)}\nCorrect answer: {true_answer(prompt)}",
+    )
+
+
 def comparison_drill(example: PointExample, describe: str = "") -> tuple[str, str]:
     """A text-only exercise of the understanding checks: (prompt, the point target's `answer_checks`).
 

@@ -106,6 +106,9 @@ class DrillPlan:
     # model reads shape where colour tells it nothing, as stage 1 teaches the tower (research log, session
     # 22: held-out objects are named with a shape their colour has in the train split).
     palette_shapes: int = 0
+    # Image rows that ask an image-understanding relation question with no answer to judge
+    # (shapes.relation_drill): the judge copies a relation's direction from the answer (session 34).
+    relations: int = 0
 
     def __bool__(self) -> bool:
         return bool(
@@ -116,6 +119,7 @@ class DrillPlan:
             or self.tail_comparison
             or self.change
             or self.palette_shapes
+            or self.relations
         )
 
     def lookups_after(self, cycle: int) -> int:
@@ -139,6 +143,7 @@ class DrillPlan:
             self.comparison,
             self.change,
             self.palette_shapes,
+            self.relations,
         )
         if min(*counts, self.tail_comparison, self.tail_from_cycle) < 0:
             raise ValueError("drill counts, warmup_cycles and tail_from_cycle must be >= 0")
@@ -171,6 +176,7 @@ class DrillPlan:
             "comparison_drills": self.comparison,
             "change_drills": self.change,
             "palette_shape_drills": self.palette_shapes,
+            "relation_drills": self.relations,
         }
         if self.warmup_cycles:
             fields["drill_warmup"] = {"lookup_drills": self.warmup_lookup, "cycles": self.warmup_cycles}
@@ -416,6 +422,7 @@ def _stream_rows(
         name_drill,
         names_style,
         palette_shape_drill,
+        relation_drill,
         render_image,
         slip_description,
         slip_image_und,
@@ -441,6 +448,7 @@ def _stream_rows(
     change_rng = np.random.default_rng(seed + CHANGE_DRILL_SEED_OFFSET)  # its own stream, as drill_world
     palette_world = ShapesWorld(seed + PALETTE_DRILL_SEED_OFFSET, image_size, num_frames)
     palette_rng = np.random.default_rng(seed + PALETTE_DRILL_SEED_OFFSET)
+    relation_world = ShapesWorld(seed + RELATION_DRILL_SEED_OFFSET, image_size, num_frames)
     # per task: the share of rows that slip, their own random stream, and how a row slips
     slips = {
         Task.IMAGE_GEN: (description_slips, np.random.default_rng(seed + SLIP_SEED_OFFSET), slip_description),
@@ -489,6 +497,16 @@ def _stream_rows(
                 yield drill_row(
                     f"palette-{i}-{k}", *palette_shape_drill(scene), encode_source("image", image)
                 )
+            for k in range(plan.relations):
+                ex = relation_world.point_example(Task.IMAGE_UND, plan.split)
+                while ex.spec["prompt"].question.kind != "relation":
+                    ex = relation_world.point_example(Task.IMAGE_UND, plan.split)
+                question = ex.spec["prompt"]
+                yield drill_row(
+                    f"relation-{i}-{k}",
+                    *relation_drill(question, names),
+                    encode_source("image", ex.item.media),
+                )
 
 
 DRILL_SEED_OFFSET = 1_000_003  # the drills' own world, so adding drills leaves the task rows unchanged
@@ -496,6 +514,7 @@ CHANGE_DRILL_SEED_OFFSET = 2_000_003  # the change drills' own stream: adding th
 PALETTE_DRILL_SEED_OFFSET = 3_000_017  # the palette shape drills' own world and palettes, likewise
 SLIP_SEED_OFFSET = 4_000_037  # which image-generation rows follow a misread description, and the misreadings
 UND_SLIP_SEED_OFFSET = 5_000_011  # the same for image-understanding rows, so adding them leaves the others
+RELATION_DRILL_SEED_OFFSET = 7_000_003  # the relation drills' own world
 WRONG_POINT_SEED_OFFSET = 6_000_029  # which image-understanding point answers are made wrong, and how
 
 
