@@ -44,6 +44,7 @@ bench: venv
 	$(PY) benchmarks/image_gen_checks.py
 	$(PY) benchmarks/reasoning_checks.py
 	$(PY) benchmarks/naming_prior.py
+	$(PY) benchmarks/relation_probe.py
 	$(PY) benchmarks/sft_step_time.py
 	$(PY) benchmarks/serve_load.py
 

@@ -786,3 +786,35 @@ def test_shapes_accuracy_swap_judges_both_orders_as_the_cli_does(tiny_model_dir,
     for k in plain["metrics"]:  # points are judged once either way
         if k.endswith("point_spearman"):
             assert plain["metrics"][k] == swapped["metrics"][k]
+
+
+def test_relation_probe_reads_a_linear_direction_and_tells_a_copying_judge_from_a_reading_one():
+    import numpy as np
+
+    probe = _benchmark("relation_probe")
+    rng = np.random.default_rng(0)
+    labels = rng.integers(4, size=400)
+    # a feature per class, plus noise: linearly readable; the same noise with shuffled labels: chance
+    readable = np.eye(4)[labels] * 3 + rng.normal(size=(400, 4))
+    assert probe.linear_probe(readable, labels, 4)["accuracy"] > 0.9
+    shuffled = probe.linear_probe(rng.normal(size=(400, 4)), labels, 4)
+    assert shuffled["accuracy"] < 0.4 and shuffled["n_fit"] == shuffled["n_scored"] == 200
+
+    assert probe.written_relation(
+        "Image shows: a, b.\nCorrect answer: The red cross is above the blue square."
+    )
+    assert probe.written_relation("Correct answer: The red cross is below the blue square.") == "below"
+    assert probe.written_relation("Correct answer: There are two circles.") is None
+    truths = ["left of", "above", "below", "right of"] * 10
+    claims = ["right of", "below", "above", "left of"] * 5 + truths[20:]  # half wrong (flipped), half right
+    answered = [c == t for c, t in zip(claims, truths)]
+    copier = probe.tally_written(list(zip(truths, claims, answered)))  # writes the judged answer's claim
+    reader = probe.tally_written(list(zip(truths, truths, answered)))
+    assert (
+        copier["answer_right"]
+        == reader["answer_right"]
+        == {"n": 20, "right": 20, "axis_right": 20, "unwritten": 0}
+    )
+    assert copier["answer_wrong"] == {"n": 20, "right": 0, "axis_right": 20, "unwritten": 0}
+    assert reader["answer_wrong"]["right"] == 20
+    assert probe.tally_written([("above", None, False)])["answer_wrong"]["unwritten"] == 1
