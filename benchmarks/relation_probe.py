@@ -6,8 +6,10 @@ weakest image step of the shipped judge. Two measurements on the same kind of im
 1. The tower. Each relation image goes through the judge's image processor and frozen vision tower; the
    merged visual token under each object's centre is kept. A linear probe (softmax regression, fitted on
    the first half of the images, scored on the second) reads the relation (left of / right of / above /
-   below) from the subject's token alone, and from the subject's and the other object's tokens together.
-   High accuracy here means the direction reaches the language model.
+   below) from the subject's token alone, from the subject's and the other object's tokens side by side,
+   and from their mean. High accuracy on the subject's token means the direction reaches the language
+   model; the mean is what a reader that attends to both objects alike gets: the two objects' relations
+   are opposite (one is above the other), so their mean keeps the axis and loses the direction.
 2. The judge. Each relation point is scored by the judge (`generate`), and the relation its
    `Correct answer:` line writes is compared with the oracle's: right, right axis (above/below against
    left of/right of), split by whether the judged answer's own claim was right. A judge that copies the
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         ex = world.point_example("image_und", args.split)
         if ex.spec["prompt"].question.kind == "relation":
             examples.append(ex)
-    subject_feats, both_feats, labels = [], [], []
+    subject_feats, both_feats, mean_feats, labels = [], [], [], []
     with torch.no_grad():
         for ex in tqdm(examples, desc="tower"):
             prompt = ex.spec["prompt"]
@@ -131,11 +133,13 @@ def main(argv: list[str] | None = None) -> dict:
 
             subject_feats.append(token(subject).numpy())
             both_feats.append(torch.cat([token(subject), token(other)]).numpy())
+            mean_feats.append(((token(subject) + token(other)) / 2).numpy())
             labels.append(RELATIONS.index(relation_of(subject, other)))
     y = np.array(labels)
     tower_result = {
         "subject_token": linear_probe(np.stack(subject_feats), y, len(RELATIONS)),
         "subject_and_other_tokens": linear_probe(np.stack(both_feats), y, len(RELATIONS)),
+        "mean_of_subject_and_other": linear_probe(np.stack(mean_feats), y, len(RELATIONS)),
     }
 
     scores = judge.score([ex.item for ex in examples], decision="generate", progress=True)
