@@ -1346,9 +1346,10 @@ def wrong_point_answer(example: PointExample, rng: np.random.Generator) -> Point
     oracle's score for it. None when the answer's claim is wrong already, or no draw gives a wrong one.
 
     Why: the world's answers are right half the time, so a judge unsure of the image does better by
-    copying the answer's claim into its correct answer than by guessing; 33i's point targets did so
-    (relation questions: the correct answer right in 8 of 8 right answers, 2 of 10 wrong ones; session 34).
-    A larger share of wrong answers makes the claim a worse guess than the image."""
+    copying the answer's claim into its correct answer than by guessing; 33i's point answers did so
+    (relation questions: its correct answer right for 8 of 8 right answers, 2 of 10 wrong ones; session
+    34). A larger share of wrong answers makes the claim a worse guess. A 2,000-step continuation with half
+    of them made wrong did not stop the copy (34e): the judge cannot read the direction either."""
     prompt = example.spec["prompt"]
     truth, _ = und_truth(prompt)
     if example.spec["candidate"].main not in truth:
