@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import sys
@@ -34,3 +35,18 @@ def write_result(out: Path, result: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"-> {out}")
+
+
+def shapes_probe_parser(doc: str, name: str, *, n: int, n_help: str, seed: int) -> argparse.ArgumentParser:
+    """The arguments every shapes-world probe of a judge takes (`--model`, `--n`, `--seed`, `--split`,
+    `--out`, the last by default `results/<name>.json`), with the script's docstring as its help; each
+    script adds its own after them."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="checkpoint directory (default: the shipped model)")
+    parser.add_argument("--n", type=int, default=n, help=n_help)
+    parser.add_argument("--seed", type=int, default=seed, help="shapes-world seed")
+    parser.add_argument("--split", default="test", choices=("test", "train"))
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent / "results" / f"{name}.json"
+    )
+    return parser

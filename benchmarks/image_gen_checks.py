@@ -15,18 +15,15 @@ the judge's own description, and does the check follow the lookup.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import re
 import time
-from pathlib import Path
 
 from _descriptions import names_reader, objects_line, objects_summary, own_lookup, tally_objects
-from _results import result_header, write_result
+from _results import result_header, shapes_probe_parser, write_result
 
 from unireward.data.shapes import PLURALS
 
-RESULTS = Path(__file__).resolve().parent / "results"
 # `lookup`-trained judges write what they see of the caption's shape first: `(object): sees red square so 0`.
 # `colours`-trained ones the colours of that shape beside the asked one: `colours red, asked yellow: 0`;
 # `colours-sides` ones each related object's side: `(relation): red cross left, blue circle right: 1`.
@@ -185,15 +182,10 @@ def main(argv: list[str] | None = None) -> dict:
     )
     from unireward.judge import default_model_path, load_judge, model_meta
 
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = shapes_probe_parser(
+        __doc__, "image_gen_checks", n=100, n_help="image-generation pairs and points each", seed=11
     )
-    parser.add_argument("--model", help="checkpoint directory (default: the shipped model)")
-    parser.add_argument("--n", type=int, default=100, help="image-generation pairs and points each")
-    parser.add_argument("--seed", type=int, default=11, help="shapes-world seed")
-    parser.add_argument("--split", default="test", choices=("test", "train"))
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=RESULTS / "image_gen_checks.json")
     args = parser.parse_args(argv)
 
     judge = load_judge(

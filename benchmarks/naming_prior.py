@@ -17,15 +17,12 @@ second its entry in the colours list.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import time
-from pathlib import Path
 
 import numpy as np
-from _results import result_header, write_result
+from _results import result_header, shapes_probe_parser, write_result
 
-RESULTS = Path(__file__).resolve().parent / "results"
 FIRST_WORDS = ("true", "other")
 
 
@@ -46,14 +43,9 @@ def main(argv: list[str] | None = None) -> dict:
     from unireward.judge.backend import Prepared
     from unireward.media import load_media
 
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = shapes_probe_parser(
+        __doc__, "naming_prior", n=150, n_help="image-understanding points (images)", seed=11
     )
-    parser.add_argument("--model", help="checkpoint directory (default: the shipped model)")
-    parser.add_argument("--n", type=int, default=150, help="image-understanding points (images)")
-    parser.add_argument("--seed", type=int, default=11, help="shapes-world seed")
-    parser.add_argument("--split", default="test", choices=("test", "train"))
-    parser.add_argument("--out", type=Path, default=RESULTS / "naming_prior.json")
     args = parser.parse_args(argv)
 
     meta = model_meta(args.model or default_model_path())

@@ -29,18 +29,15 @@ their reasoning before the verdict or score, so each step can be checked against
 
 from __future__ import annotations
 
-import argparse
 import collections
 import re
 import time
-from pathlib import Path
 
 from _descriptions import names_reader, objects_line, objects_summary, tally_objects
-from _results import result_header, write_result
+from _results import result_header, shapes_probe_parser, write_result
 
 from unireward.protocols.v1 import VIDEO_DIMENSIONS
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TASKS = ("video_gen", "image_und", "video_und")
 _DIMENSION = re.compile(rf"({'|'.join(VIDEO_DIMENSIONS)}):? (\d+)")
 _SCORE = re.compile(r"(?:[Ss]core:?|Final Score:) (\d+)")
@@ -371,16 +368,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     from unireward.judge import default_model_path, load_judge, model_meta
 
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = shapes_probe_parser(
+        __doc__, "reasoning_checks", n=100, n_help="pairs and points per task", seed=11
     )
-    parser.add_argument("--model", help="checkpoint directory (default: the shipped model)")
-    parser.add_argument("--n", type=int, default=100, help="pairs and points per task")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated, from %(default)s")
-    parser.add_argument("--seed", type=int, default=11, help="shapes-world seed")
-    parser.add_argument("--split", default="test", choices=("test", "train"))
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=RESULTS / "reasoning_checks.json")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if unknown := [t for t in tasks if t not in TASKS]:

@@ -20,15 +20,12 @@ weakest image step of the shipped judge. Two measurements on the same kind of im
 
 from __future__ import annotations
 
-import argparse
 import re
 import time
-from pathlib import Path
 
 import numpy as np
-from _results import result_header, write_result
+from _results import result_header, shapes_probe_parser, write_result
 
-RESULTS = Path(__file__).resolve().parent / "results"
 RELATION_WORDS = re.compile(r"Correct answer: The .+? is (left of|right of|above|below) the ")
 
 
@@ -92,14 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     from unireward.data.shapes import RELATIONS, ShapesWorld, _find, relation_of, und_truth
     from unireward.judge import default_model_path, load_judge
 
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", help="checkpoint directory (default: the shipped model)")
-    parser.add_argument("--n", type=int, default=300, help="relation points (images)")
-    parser.add_argument("--seed", type=int, default=21, help="shapes-world seed")
-    parser.add_argument("--split", default="test", choices=("test", "train"))
-    parser.add_argument("--out", type=Path, default=RESULTS / "relation_probe.json")
+    parser = shapes_probe_parser(__doc__, "relation_probe", n=300, n_help="relation points (images)", seed=21)
     args = parser.parse_args(argv)
     if args.n < 20:
         parser.error(f"--n needs at least 20 images for the probe's two halves, got {args.n}")
