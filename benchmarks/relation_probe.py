@@ -83,21 +83,19 @@ def written_relation(text: str | None) -> str | None:
 def main(argv: list[str] | None = None) -> dict:
     import torch
     from tqdm.auto import tqdm
-    from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
 
     from unireward.bench.loaders import BENCH_FRAME_POLICY
     from unireward.data.shapes import RELATIONS, ShapesWorld, _find, relation_of, und_truth
-    from unireward.judge import default_model_path, load_judge
+    from unireward.judge import load_judge
 
     parser = shapes_probe_parser(__doc__, "relation_probe", n=300, n_help="relation points (images)", seed=21)
     args = parser.parse_args(argv)
     if args.n < 20:
         parser.error(f"--n needs at least 20 images for the probe's two halves, got {args.n}")
 
-    model_dir = args.model or str(default_model_path())
     judge = load_judge(args.model, decision="generate", frame_policy=BENCH_FRAME_POLICY)
-    processor = AutoProcessor.from_pretrained(model_dir)
-    model = Qwen2VLForConditionalGeneration.from_pretrained(model_dir).eval()
+    # the judge's own weights and processor (a Hugging Face backend), so the tower probed is the one judging
+    model, processor = judge.backend.model, judge.backend.processor
     tower = getattr(model, "visual", None) or model.model.visual
     world = ShapesWorld(args.seed)
     start = time.perf_counter()
