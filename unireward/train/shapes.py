@@ -514,8 +514,8 @@ CHANGE_DRILL_SEED_OFFSET = 2_000_003  # the change drills' own stream: adding th
 PALETTE_DRILL_SEED_OFFSET = 3_000_017  # the palette shape drills' own world and palettes, likewise
 SLIP_SEED_OFFSET = 4_000_037  # which image-generation rows follow a misread description, and the misreadings
 UND_SLIP_SEED_OFFSET = 5_000_011  # the same for image-understanding rows, so adding them leaves the others
-RELATION_DRILL_SEED_OFFSET = 7_000_003  # the relation drills' own world
 WRONG_POINT_SEED_OFFSET = 6_000_029  # which image-understanding point answers are made wrong, and how
+RELATION_DRILL_SEED_OFFSET = 7_000_003  # the relation drills' own world
 
 
 def drill_row(row_id: str, prompt: str, completion: str, image: dict | None = None) -> dict:
