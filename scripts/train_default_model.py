@@ -677,6 +677,10 @@ def data_description(meta: dict, args) -> str:
         if style == "colours-sides":
             data += "; relation checks and relation questions first give each of the two objects' side "
             data += "('red cross left, blue circle right')"
+        if style == "colours-sides-inline":
+            data += "; relation checks first give each of the two objects' side ('red cross left, blue "
+            data += "circle right'), and relation questions write it after each object's name in what the "
+            data += "image shows"
         if style in POINT_CHECK_STYLES:
             data += " (point answers too)"
         names = names_style(meta["describe"])

@@ -1120,3 +1120,42 @@ def test_a_held_out_slip_names_the_held_out_colour_of_the_objects_shape_and_noth
             assert dataclasses.replace(now, colour=was.colour) == was
             seen[split] += 1
     assert seen["train"] > 40 and seen["test"] > 20 and seen["fallback"] > 0
+
+
+def test_inline_sides_follow_each_asked_object_in_the_shows_line():
+    from unireward.data.shapes import (
+        SIDE_RELATIONS,
+        check_describe,
+        explanation,
+        left_to_right,
+        relation_of,
+        relation_sides,
+    )
+
+    world, seen = ShapesWorld(9, balanced_checks=True), 0
+    for _ in range(200):
+        und = world.point_example("image_und")
+        q, media = und.spec["prompt"].question, und.spec["prompt"].media
+        text = explanation("image_und", und, "colours-sides-inline")
+        plain = explanation("image_und", und, "colours")
+        assert "Sides:" not in text
+        if q.kind != "relation":
+            assert text == plain
+            continue
+        a, b = media.objects  # a relation image holds the two asked objects, a first
+        shows = text.splitlines()[0]
+        found = re.fullmatch(r"Image shows: ([a-z]+ [a-z]+) (\w+), ([a-z]+ [a-z]+) (\w+)\.", shows)
+        assert found, shows
+        named = {found[1]: found[2], found[3]: found[4]}
+        wa, wb = named[f"{q.colour} {q.shape}"], named[" ".join(q.other)]
+        assert relation_of(a, b) == SIDE_RELATIONS[wa] and (wa, wb) == relation_sides(a, b)
+        # left to right, as every description names objects
+        assert found[1] == " ".join(left_to_right(media.objects)[0].combo)
+        assert text.splitlines()[1:] == plain.splitlines()[1:]
+        seen += 1
+    assert seen > 20
+    gen = world.pair_example("image_gen")
+    inline, own_line = (explanation("image_gen", gen, d) for d in ("colours-sides-inline", "colours-sides"))
+    assert inline == own_line
+    with pytest.raises(ValueError, match="two-lists"):
+        check_describe("colours-sides-inline+two-lists")

@@ -267,6 +267,10 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     )
     assert "; 2 relation drills after every 8 task rows: an image and a relation question" in relations
     assert "of which 3 in 13 text-only drills" in relations  # the cycle counts the relation drills too
+    inline = module.data_description({"describe": "colours-sides-inline"}, fresh)
+    assert "relation questions write it after each object's name in what the image shows" in inline
+    assert "(point answers too)" in inline and "relation questions first give" not in inline
+    assert "object's name" not in module.data_description({"describe": "colours-sides"}, fresh)
     # a run that continues a trained judge says how that judge was made; a stage-1 base is not a judge
     assert module.init_judge(str(out))["command"] == meta["command"]
     assert (

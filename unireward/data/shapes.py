@@ -1522,10 +1522,15 @@ NO_VIDEOS = VideoStyle("")  # targets that do not describe videos
 # same element checks as pair answers (lookups, relation and count) before their quality and score;
 # "colours": as "lookup-checks", but each object check writes the colours of the image's objects of the
 # caption's shape beside the asked colour (`colours red and blue, asked yellow: 0`), the side-by-side form
-# the understanding and video checks learn (research log, session 9).
-DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks", "colours", "colours-sides")
+# the understanding and video checks learn (research log, session 9). "colours-sides": as "colours", and
+# relation checks and relation questions give each of the two objects' side (`relation_sides`) on a line of
+# its own; "colours-sides-inline": the same sides, but a relation question's sides follow each object's
+# name in the `Image shows:` line (`sides_shows_line`).
+DESCRIBE_STYLES = ("shows", "lookup", "lookup-checks", "colours", "colours-sides", "colours-sides-inline")
 # The styles whose image-generation point answers write the pair answers' element checks too.
-POINT_CHECK_STYLES = ("lookup-checks", "colours", "colours-sides")
+POINT_CHECK_STYLES = ("lookup-checks", "colours", "colours-sides", "colours-sides-inline")
+# The styles whose relation checks and relation questions write each object's side.
+SIDE_STYLES = ("colours-sides", "colours-sides-inline")
 
 
 # How descriptions name objects (`object_name`, `describe_image`), chosen by a last suffix of `describe`
@@ -1562,10 +1567,14 @@ def check_describe(describe: str) -> str:
             f"{tuple(s for s in NAME_SUFFIXES.values() if s)}, got {describe!r}"
         )
     names = names_style(describe)
-    if names != "colour-first" and style not in ("shows", "colours", "colours-sides"):
+    if names != "colour-first" and style not in ("shows", "colours", *SIDE_STYLES):
         raise ValueError(
             f"{NAME_SUFFIXES[names]!r} needs the 'shows' or 'colours' image style (the 'lookup' ones write "
             f"colour-first lookups), got {describe!r}"
+        )
+    if names == "two-lists" and style == "colours-sides-inline":
+        raise ValueError(
+            f"'colours-sides-inline' writes sides after object names, not two lists; got {describe!r}"
         )
     return style
 
@@ -1706,6 +1715,26 @@ def sides_line(prompt: UndPrompt) -> str:
         return "Sides: none."
     wa, wb = relation_sides(a[0], b[0])
     return f"Sides: {q.colour} {q.shape} {wa}, {' '.join(q.other)} {wb}."
+
+
+def sides_shows_line(prompt: UndPrompt, names: str = "colour-first") -> str:
+    """A relation question's `shows_line` with each asked object's side after its name (`Image shows: cyan
+    triangle left, red circle right.`); the plain line when either object is missing.
+
+    Why inline: the judge reads an object's place from the visual token it attends to while it names that
+    object (a probe reads the relation from the subject's token in 98.7% of images), but a separate
+    `Sides:` line must find each object again by name, and the judge then reads both alike and copies
+    the judged answer's direction (research log, session 34)."""
+    q = prompt.question
+    a, b = _find(prompt.media, q.colour, q.shape), _find(prompt.media, *q.other)
+    if not (a and b):
+        return shows_line(prompt.media, names=names)
+    side = dict(zip((id(a[0]), id(b[0])), relation_sides(a[0], b[0]), strict=True))
+    named = [
+        object_name(o.colour, o.shape, names) + (f" {side[id(o)]}" if id(o) in side else "")
+        for o in left_to_right(prompt.media.objects)
+    ]
+    return f"Image shows: {', '.join(named)}."
 
 
 def lookup_style(describe: str) -> str:
@@ -1859,7 +1888,7 @@ def _candidate_summary(
     objects are named (NAME_STYLES)."""
     word = task.media_word
     if task == Task.IMAGE_GEN:
-        sides = describe == "colours-sides"
+        sides = describe in SIDE_STYLES
         elements = _element_checks(prompt, candidate, details["elements"], lookup_style(describe), sides)
         quality = quality_word(candidate)
         shows = f"shows {describe_image(candidate, names)}; " if describe else ""
@@ -1896,9 +1925,12 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
     describe = check_describe(describe)
     prompt = example.spec["prompt"]
     shows = ""
-    if (describe and task == Task.IMAGE_UND) or (videos.describes and task == Task.VIDEO_UND):
+    relation = task == Task.IMAGE_UND and prompt.question.kind == "relation"
+    if describe == "colours-sides-inline" and relation:
+        shows = f"{sides_shows_line(prompt, names)}\n"
+    elif (describe and task == Task.IMAGE_UND) or (videos.describes and task == Task.VIDEO_UND):
         shows = f"{shows_line(prompt.media, videos.ends, names)}\n"
-    if describe == "colours-sides" and task == Task.IMAGE_UND and prompt.question.kind == "relation":
+    if describe == "colours-sides" and relation:
         shows += f"{sides_line(prompt)}\n"
     if videos.change_line and task == Task.VIDEO_UND and prompt.question.kind == "change":
         shows += f"{change_line(prompt)}\n"
@@ -1917,7 +1949,7 @@ def explanation(task: Task | str, example: PairExample | PointExample, describe:
                 looked = "".join(f"{' '.join(o)}: sees {sees(c, o[1])}.\n" for o in caption_objects(prompt))
                 quality = looked + quality
             elif describe in POINT_CHECK_STYLES:
-                elements, sides = example.details["elements"], describe == "colours-sides"
+                elements, sides = example.details["elements"], describe in SIDE_STYLES
                 checks = _element_checks(prompt, c, elements, lookup_style(describe), sides)
                 quality = f"{checks}.\n{quality}"
             return f"{shows_line(c, names=names)}\n{quality}" if describe else quality
