@@ -127,7 +127,10 @@ def main(argv: list[str] | None = None) -> None:
         "circle.'), then check the caption or answer against that text; lookup: also, before each caption "
         "object's check, the image's objects of its shape ('yellow square (object): sees red square so 0'); "
         "lookup-checks: as lookup, and image-generation point answers write those checks too; colours: as "
-        "lookup-checks, with the shape's colours beside the asked one ('colours red, asked yellow: 0')",
+        "lookup-checks, with the shape's colours beside the asked one ('colours red, asked yellow: 0'); "
+        "colours-sides: as colours, and relation checks and relation questions give each object's side "
+        "('red cross left, blue circle right'); colours-sides-inline: as colours-sides, but a relation "
+        "question's sides follow the object names in what the image shows",
     )
     parser.add_argument(
         "--describe-videos",
