@@ -1724,7 +1724,8 @@ def sides_shows_line(prompt: UndPrompt, names: str = "colour-first") -> str:
     Why inline: the judge reads an object's place from the visual token it attends to while it names that
     object (a probe reads the relation from the subject's token in 98.7% of images), but a separate
     `Sides:` line must find each object again by name, and the judge then reads both alike and copies
-    the judged answer's direction (research log, session 34)."""
+    the judged answer's direction (research log, session 34). Measured in one full run (session 35): no
+    better than the `Sides:` line on relation questions, and better on image generation."""
     q = prompt.question
     a, b = _find(prompt.media, q.colour, q.shape), _find(prompt.media, *q.other)
     if not (a and b):
