@@ -646,7 +646,13 @@ def init_judge(init_model: str | None) -> dict | None:
 
 def data_description(meta: dict, args) -> str:
     """The model card's "Data" line: what the training rows were, from the run's unireward.json."""
-    from unireward.data.shapes import POINT_CHECK_STYLES, check_describe, names_style, video_lines
+    from unireward.data.shapes import (
+        POINT_CHECK_STYLES,
+        SIDE_STYLES,
+        check_describe,
+        names_style,
+        video_lines,
+    )
 
     drills = sum(
         meta.get(k, 0) for k in ("lookup_drills", "name_drills", "comparison_drills", "change_drills")
@@ -677,13 +683,12 @@ def data_description(meta: dict, args) -> str:
         if style.startswith("colours"):
             data += ", and each caption object's check the colours of the image's objects of its shape "
             data += "beside the asked colour"
-        if style == "colours-sides":
-            data += "; relation checks and relation questions first give each of the two objects' side "
+        if style in SIDE_STYLES:
+            asked = " and relation questions" if style == "colours-sides" else ""
+            data += f"; relation checks{asked} first give each of the two objects' side "
             data += "('red cross left, blue circle right')"
         if style == "colours-sides-inline":
-            data += "; relation checks first give each of the two objects' side ('red cross left, blue "
-            data += "circle right'), and relation questions write it after each object's name in what the "
-            data += "image shows"
+            data += ", and relation questions write it after each object's name in what the image shows"
         if style in POINT_CHECK_STYLES:
             data += " (point answers too)"
         names = names_style(meta["describe"])

@@ -1706,14 +1706,19 @@ def _relation_pair(spec: ImageSpec, cap: Caption) -> tuple[Obj, Obj] | None:
     return next((p for p in pairs if relation_of(*p) == cap.relation), pairs[0] if pairs else None)
 
 
+def _asked_pair(prompt: UndPrompt) -> tuple[Obj, Obj] | None:
+    """A relation question's subject and other object in its image, None when either is missing."""
+    q = prompt.question
+    a, b = _find(prompt.media, q.colour, q.shape), _find(prompt.media, *q.other)
+    return (a[0], b[0]) if a and b else None
+
+
 def sides_line(prompt: UndPrompt) -> str:
     """A relation question's two objects, each with its side (`relation_sides`), before the correct
     answer (`Sides: red circle right, cyan triangle left.`); `Sides: none.` when either is missing."""
-    q = prompt.question
-    a, b = _find(prompt.media, q.colour, q.shape), _find(prompt.media, *q.other)
-    if not (a and b):
+    if not (pair := _asked_pair(prompt)):
         return "Sides: none."
-    wa, wb = relation_sides(a[0], b[0])
+    q, (wa, wb) = prompt.question, relation_sides(*pair)
     return f"Sides: {q.colour} {q.shape} {wa}, {' '.join(q.other)} {wb}."
 
 
@@ -1726,11 +1731,9 @@ def sides_shows_line(prompt: UndPrompt, names: str = "colour-first") -> str:
     `Sides:` line must find each object again by name, and the judge then reads both alike and copies
     the judged answer's direction (research log, session 34). Measured in one full run (session 35): no
     better than the `Sides:` line on relation questions, and better on image generation."""
-    q = prompt.question
-    a, b = _find(prompt.media, q.colour, q.shape), _find(prompt.media, *q.other)
-    if not (a and b):
+    if not (pair := _asked_pair(prompt)):
         return shows_line(prompt.media, names=names)
-    side = dict(zip((id(a[0]), id(b[0])), relation_sides(a[0], b[0]), strict=True))
+    side = dict(zip(map(id, pair), relation_sides(*pair), strict=True))
     named = [
         object_name(o.colour, o.shape, names) + (f" {side[id(o)]}" if id(o) in side else "")
         for o in left_to_right(prompt.media.objects)
