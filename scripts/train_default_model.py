@@ -63,6 +63,13 @@ def main(argv: list[str] | None = None) -> None:
         help="skip stage 1 and start SFT from this model's frozen tower, e.g. another run's WORK/base: "
         "arms compared on one shared tower differ only in their SFT (with --steps, give --vision-steps 0)",
     )
+    parser.add_argument(
+        "--init-tower",
+        type=Path,
+        metavar="DIR",
+        help="skip stage 1 and start SFT from this model's vision tower only, frozen, under a fresh language "
+        "model: a trained judge's stage 1 reused without its SFT, e.g. 21a's (see the README's recipe)",
+    )
     parser.add_argument("--eval-every", type=int, default=d.eval_every)
     parser.add_argument(
         "--eval-n", type=int, default=d.eval_n, help="held-out pairs and points per task per eval"
@@ -404,10 +411,13 @@ def main(argv: list[str] | None = None) -> None:
         )
     if step_budget and (args.steps <= 0 or args.vision_steps < 0):
         parser.error(f"--steps must be > 0 and --vision-steps >= 0, got {args.steps} and {args.vision_steps}")
-    if args.init_model and step_budget and args.vision_steps:
-        parser.error(f"--init-model replaces stage 1: give --vision-steps 0, not {args.vision_steps}")
-    if args.init_model and not (args.init_model / "config.json").is_file():
-        parser.error(f"--init-model {args.init_model} is not a saved model (no config.json there)")
+    if args.init_model and args.init_tower:
+        parser.error("give --init-model (a whole model) or --init-tower (its vision tower only), not both")
+    for flag, init in (("--init-model", args.init_model), ("--init-tower", args.init_tower)):
+        if init and step_budget and args.vision_steps:
+            parser.error(f"{flag} replaces stage 1: give --vision-steps 0, not {args.vision_steps}")
+        if init and not (init / "config.json").is_file():
+            parser.error(f"{flag} {init} is not a saved model (no config.json there)")
     if not 0 <= args.lr_decay_share <= 1:
         parser.error(f"--lr-decay-share is a share of the budget in [0, 1], got {args.lr_decay_share}")
     for kept in ("model", "base"):
@@ -431,6 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         lr_decay_share=args.lr_decay_share,
         vision_minutes=args.vision_minutes,
         init_model=str(args.init_model) if args.init_model else None,
+        init_tower=str(args.init_tower) if args.init_tower else None,
         batch_size=args.batch_size,
         length_groups=args.length_groups,
         threads=args.threads,
@@ -522,6 +533,9 @@ def write_assets(result, args) -> None:
                 if parent
                 else f"the vision pre-training of {meta['init_model']} (another run)"
                 if meta.get("init_model")
+                else f"the vision pre-training of {meta['init_tower']} (another run; its tower only, under a "
+                "fresh language model)"
+                if meta.get("init_tower")
                 else f"{vision_minutes:.0f} minutes of unireward.train.vision pre-training"
             ),
         }
@@ -565,6 +579,10 @@ def write_assets(result, args) -> None:
         else f"no vision pre-training in this run: the frozen tower is that of `{meta['init_model']}`, whose "
         "stage 1 (dense vision pre-training, `unireward.train.vision`) ran in another run"
         if meta.get("init_model")
+        else f"no vision pre-training in this run: the frozen tower is that of `{meta['init_tower']}`, whose "
+        "stage 1 (dense vision pre-training, `unireward.train.vision`) ran in another run; the language model "
+        "starts fresh"
+        if meta.get("init_tower")
         else f"""{vision_minutes:.0f} minutes of dense vision pre-training (`unireward.train.vision`): the vision tower
      alone learns what covers each cell of the image (colour, shape, count, relation, motion, speed,
      change, appearance) and per image blur / noise / artefacts / flicker. Held-out cell accuracy at the

@@ -949,6 +949,28 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
     assert json.loads((tmp_path / "shared-assets" / "unireward.json").read_text())["base_model"].endswith(
         f"after the vision pre-training of {tmp_path / 'work' / 'base'} (another run)"
     )
+    # From a trained judge's tower only: its tower, frozen, under a fresh language model.
+    towered = train_on_shapes(
+        dataclasses.replace(config, work_dir=str(tmp_path / "towered"), init_tower=str(result.model_dir))
+    )
+    judge, new = (load_file(r.model_dir / "model.safetensors") for r in (result, towered))
+    assert all(torch.equal(judge[k], new[k]) for k in judge if k.startswith("model.visual."))
+    fresh = load_file(tmp_path / "towered" / "base-lm" / "model.safetensors")
+    lm = [k for k in judge if k.startswith("model.layers.")]
+    assert lm and any(not torch.equal(judge[k], fresh[k]) for k in lm)  # the judge's SFT is not carried
+    assert json.loads((towered.model_dir / "unireward.json").read_text())["init_tower"] == str(
+        result.model_dir
+    )
+    train_script().write_assets(
+        towered, argparse.Namespace(**{**vars(args), "out": tmp_path / "towered-assets"})
+    )
+    card = (tmp_path / "towered-assets" / "README.md").read_text()
+    assert (
+        f"the frozen tower is that of `{result.model_dir}`" in card
+        and "the language model starts fresh" in card
+    )
+    with pytest.raises(ValueError, match="not both"):
+        train_on_shapes(dataclasses.replace(shared, init_tower=str(result.model_dir)))
     with pytest.raises(ValueError, match="step budget needs max_steps > 0"):
         train_on_shapes(toy_config(tmp_path / "b", ("image_gen",), step_budget=True, max_steps=0))
 
@@ -962,6 +984,9 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
         (["--name-noise-until", "1.5"], "--name-noise-until is a share"),
         (["--init-model", ".", "--steps", "5", "--vision-steps", "3"], "give --vision-steps 0, not 3"),
         (["--init-model", "no/such/model"], "is not a saved model (no config.json there)"),
+        (["--init-tower", ".", "--steps", "5", "--vision-steps", "3"], "give --vision-steps 0, not 3"),
+        (["--init-tower", "no/such/model"], "--init-tower no/such/model is not a saved model"),
+        (["--init-model", "a", "--init-tower", "b"], "not both"),
         (["--work", "w", "--out", "w/model"], "overlaps w/model, which this run trains into"),
         (["--work", "w", "--out", "w"], "overlaps w/model"),
         (["--work", "w", "--out", "w/base/copy"], "overlaps w/base"),

@@ -266,6 +266,9 @@ class ShapesTrainingConfig:
     # Text-only drill rows after every cycle of the task rows (DrillPlan); none by default.
     drills: DrillPlan = field(default_factory=DrillPlan)
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
+    # Or start from this model's vision tower only, under a fresh language model of `spec`
+    # (with_language_model): a trained judge's stage 1 reused without its SFT, as the shipped recipe does.
+    init_tower: str | None = None
     # SFT batches from windows of this many batches regrouped by length (shapes_sft_stream): the same rows
     # with about a third less padding, so more steps fit the clock (research log, session 29). 1: as drawn.
     length_groups: int = 1
@@ -688,7 +691,9 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         )
     # Stage 1 runs unless an initial model replaces it; with a step budget when it has steps (the clock
     # then limits neither stage), else when it has minutes.
-    stage1 = not config.init_model and (
+    if config.init_model and config.init_tower:
+        raise ValueError("give init_model (a whole model) or init_tower (its vision tower only), not both")
+    stage1 = not (config.init_model or config.init_tower) and (
         config.vision_max_steps > 0 if config.step_budget else config.vision_minutes > 0
     )
     torch.set_num_threads(config.threads)
@@ -731,6 +736,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     reused = False
     if config.init_model:
         base = Path(config.init_model)
+    elif config.init_tower:
+        base = with_language_model(Path(config.init_tower), config.spec, work / "base-lm")
     elif stage1:
         from transformers import AutoModelForImageTextToText
 
@@ -815,7 +822,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             if out_of_time:
                 control.should_training_stop = True
 
-    frozen = config.freeze_vision and (stage1 or bool(config.init_model))
+    frozen = config.freeze_vision and (stage1 or bool(config.init_model or config.init_tower))
     sft = RewardSFTConfig(
         model=str(base),
         output_dir=str(work / "model"),
@@ -846,6 +853,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     }
     if config.init_model:
         meta["init_model"] = config.init_model
+    if config.init_tower:
+        meta["init_tower"] = config.init_tower
     meta["vision_frozen"] = sft.freeze_vision
     meta["balanced_checks"] = config.balanced_checks
     meta["und_tie_rate"] = config.und_tie_rate
