@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         metavar="DIR",
         help="skip stage 1 and start SFT from this model's vision tower only, frozen, under a fresh language "
-        "model: a trained judge's stage 1 reused without its SFT, e.g. 21a's (see the README's recipe)",
+        "model: a trained judge's stage 1 reused without its SFT (e.g. 21a's weights; README)",
     )
     parser.add_argument("--eval-every", type=int, default=d.eval_every)
     parser.add_argument(
