@@ -267,7 +267,7 @@ class ShapesTrainingConfig:
     drills: DrillPlan = field(default_factory=DrillPlan)
     init_model: str | None = None  # start from this model (e.g. a shared vision-pretrained base) instead
     # Or start from this model's vision tower only, under a fresh language model of `spec`
-    # (with_language_model): a trained judge's stage 1 reused without its SFT, as the shipped recipe does.
+    # (with_language_model): a trained judge's stage 1 reused without its SFT (research log, session 37).
     init_tower: str | None = None
     # SFT batches from windows of this many batches regrouped by length (shapes_sft_stream): the same rows
     # with about a third less padding, so more steps fit the clock (research log, session 29). 1: as drawn.
