@@ -518,6 +518,9 @@ def write_assets(result, args) -> None:
     stage1 = meta.get("vision_pretraining") or {}
     vision_minutes = stage1.get("minutes", 0)
     parent = init_judge(meta.get("init_model"))
+    # Another run's stage-1 tower, whole model (--init-model) or tower only (--init-tower).
+    tower_source = meta.get("init_model") or meta.get("init_tower")
+    tower_only = meta.get("init_tower") is not None
     if parent:
         meta["init_judge"] = parent
     meta.update(
@@ -531,11 +534,9 @@ def write_assets(result, args) -> None:
             + (
                 f"the training of the judge {meta['init_model']} (another run, continued here)"
                 if parent
-                else f"the vision pre-training of {meta['init_model']} (another run)"
-                if meta.get("init_model")
-                else f"the vision pre-training of {meta['init_tower']} (another run; its tower only, under a "
-                "fresh language model)"
-                if meta.get("init_tower")
+                else f"the vision pre-training of {tower_source} (another run"
+                + ("; its tower only, under a fresh language model)" if tower_only else ")")
+                if tower_source
                 else f"{vision_minutes:.0f} minutes of unireward.train.vision pre-training"
             ),
         }
@@ -576,13 +577,10 @@ def write_assets(result, args) -> None:
         f"(tower and language model), itself made by `{parent['command']}` "
         f"({parent['training_minutes']} minutes; its own card gives both of its stages)"
         if parent
-        else f"no vision pre-training in this run: the frozen tower is that of `{meta['init_model']}`, whose "
+        else f"no vision pre-training in this run: the frozen tower is that of `{tower_source}`, whose "
         "stage 1 (dense vision pre-training, `unireward.train.vision`) ran in another run"
-        if meta.get("init_model")
-        else f"no vision pre-training in this run: the frozen tower is that of `{meta['init_tower']}`, whose "
-        "stage 1 (dense vision pre-training, `unireward.train.vision`) ran in another run; the language model "
-        "starts fresh"
-        if meta.get("init_tower")
+        + ("; the language model starts fresh" if tower_only else "")
+        if tower_source
         else f"""{vision_minutes:.0f} minutes of dense vision pre-training (`unireward.train.vision`): the vision tower
      alone learns what covers each cell of the image (colour, shape, count, relation, motion, speed,
      change, appearance) and per image blur / noise / artefacts / flicker. Held-out cell accuracy at the
