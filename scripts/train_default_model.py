@@ -290,9 +290,9 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=d.held_out_slips,
         metavar="SHARE",
-        help="the share of those slips (and of the --image-und-slips) that misread the object as its "
-        "shape's held-out colour, so the lookup learns to report a held-out name it has written (default "
-        "%(default)s; needs --description-slips or --image-und-slips; research log session 32)",
+        help="the share of those slips (and of the --image-und-slips and --video-und-slips) that misread "
+        "the object as its shape's held-out colour, so the lookup learns to report a held-out name it has "
+        "written (default %(default)s; needs one kind of slips; research log session 32)",
     )
     parser.add_argument(
         "--image-und-slips",
@@ -302,6 +302,15 @@ def main(argv: list[str] | None = None) -> None:
         help="the share of image-understanding rows whose answer follows a misread description of the "
         "image (no loss on the misread word), then the correct answer, checks, scores and verdict the "
         "oracle gives for what was written (default %(default)s; needs --describe; session 33)",
+    )
+    parser.add_argument(
+        "--video-und-slips",
+        type=float,
+        default=d.video_und_slips,
+        metavar="SHARE",
+        help="the same for video-understanding rows: one look of one object misread (its first look, or "
+        "the end look of one that changes), the question and answers renamed where they name it "
+        "(default %(default)s; needs --describe-videos; research log session 38)",
     )
     parser.add_argument(
         "--image-und-wrong-points",
@@ -389,17 +398,23 @@ def main(argv: list[str] | None = None) -> None:
                 f"{flag} is a share of {rows} rows in [0, 1] and needs --describe, "
                 f"got {share} with --describe {args.describe!r}"
             )
+    if not 0 <= args.video_und_slips <= 1 or (args.video_und_slips and not args.describe_videos):
+        parser.error(
+            "--video-und-slips is a share of video-understanding rows in [0, 1] and needs --describe-videos, "
+            f"got {args.video_und_slips} with --describe-videos {args.describe_videos!r}"
+        )
     if not 0 <= args.image_und_wrong_points <= 1 or (args.image_und_wrong_points and args.n):
         parser.error(
             "--image-und-wrong-points is a share of image-understanding point rows in [0, 1] and redraws "
             f"fresh draws only, got {args.image_und_wrong_points}" + (f" with --n {args.n}" if args.n else "")
         )
-    slips = args.description_slips or args.image_und_slips
+    slips = args.description_slips or args.image_und_slips or args.video_und_slips
     if not 0 <= args.held_out_slips <= 1 or (args.held_out_slips and not slips):
         parser.error(
-            "--held-out-slips is a share of the description slips in [0, 1] and needs --description-slips "
-            f"or --image-und-slips, got {args.held_out_slips} with --description-slips "
-            f"{args.description_slips} and --image-und-slips {args.image_und_slips}"
+            "--held-out-slips is a share of the description slips in [0, 1] and needs --description-slips, "
+            f"--image-und-slips or --video-und-slips, got {args.held_out_slips} with --description-slips "
+            f"{args.description_slips}, --image-und-slips {args.image_und_slips} and --video-und-slips "
+            f"{args.video_und_slips}"
         )
     if not 0 <= args.name_noise_until <= 1:
         parser.error(f"--name-noise-until is a share of the budget in [0, 1], got {args.name_noise_until}")
@@ -461,6 +476,7 @@ def main(argv: list[str] | None = None) -> None:
         held_out_slips=args.held_out_slips,
         image_und_slips=args.image_und_slips,
         image_und_wrong_points=args.image_und_wrong_points,
+        video_und_slips=args.video_und_slips,
         describe=args.describe
         + (VIDEO_STYLES[args.describe_videos].suffix if args.describe_videos else "")
         + NAME_SUFFIXES[args.names],
@@ -656,6 +672,7 @@ def init_judge(init_model: str | None) -> dict | None:
             "held_out_slips",
             "image_und_slips",
             "image_und_wrong_points",
+            "video_und_slips",
         )
     }
 
@@ -772,6 +789,13 @@ def data_description(meta: dict, args) -> str:
             "image-understanding rows follow a misread image",
             "one object named with another colour or shape in the description (no loss on that word), "
             "then the correct answer, checks, scores and verdict",
+        ),
+        (
+            "video_und_slips",
+            "video-understanding rows follow a misread video",
+            "one look of one object named with another colour or shape in the description (no loss on "
+            "that word), the question and answers renamed where they name it, then the correct answer, "
+            "checks, scores and verdict",
         ),
     )
     for key, rows, reasoning in slips:

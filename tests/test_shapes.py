@@ -1021,6 +1021,72 @@ def test_a_slipped_understanding_image_moves_the_correct_answer_checks_and_verdi
     assert seen["none"] > 0  # e.g. the asked object misread away
 
 
+def test_a_slipped_understanding_video_misreads_one_look_and_renames_the_question_that_names_it():
+    from unireward.data.shapes import HELD_OUT, misread_span, slip_video_und, true_answer
+
+    describe = "colours+videos-ends-checked-changes"
+
+    def target(mode, example):
+        from unireward.data.records import shapes_labels, target_text
+        from unireward.protocols import get_protocol
+        from unireward.train.shapes import PROTOCOL
+
+        labels = shapes_labels("video_und", example, True, describe)
+        return target_text(get_protocol(PROTOCOL), "video_und", mode, *labels)
+
+    world, seen = ShapesWorld(6), collections.Counter()
+    for held_out, rng in ((False, np.random.default_rng(2)), (True, np.random.default_rng(3))):
+        for i in range(120):
+            mode = "pair" if i % 2 else "point"
+            ex = world.pair_example("video_und") if mode == "pair" else world.point_example("video_und")
+            slipped = slip_video_und(ex, rng, held_out=held_out)
+            if slipped is None:
+                seen["none"] += 1
+                continue
+            assert slipped.item.media is ex.item.media  # the model still sees the true video
+            prompt, misread = ex.spec["prompt"], slipped.spec["prompt"]
+            moved = [(o, n) for o, n in zip(prompt.media.tracks, misread.media.tracks) if o != n]
+            ((was, now),) = moved  # one track, one look of it
+            first = (was.obj.colour, was.obj.shape) != (now.obj.colour, now.obj.shape)
+            end_was, end_now = was.at(1.0), now.at(1.0)
+            ends = (end_was.colour, end_was.shape) != (end_now.colour, end_now.shape)
+            assert first != ends and (now.direction, now.travel, now.appear) == (
+                was.direction,
+                was.travel,
+                was.appear,
+            )
+            look = now.obj if first else end_now
+            if held_out and not first:
+                assert (look.colour, look.shape) in HELD_OUT or (end_was.colour, end_was.shape) in HELD_OUT
+            if held_out and first and (was.obj.colour, was.obj.shape) not in HELD_OUT:
+                assert (look.colour, look.shape) in HELD_OUT and look.shape == was.obj.shape
+                seen["held_out"] += 1
+            # a question naming the misread object by its first look asks about the misread name
+            q, q0 = misread.question, prompt.question
+            if q != q0:
+                assert first and slipped.item.prompt == q.text != ex.item.prompt
+                assert (q.colour, q.shape) in {
+                    (q0.colour and now.obj.colour, q0.shape and now.obj.shape),
+                    (q0.colour, q0.shape),
+                }
+                seen["renamed"] += 1
+            if mode == "pair":
+                answers = (slipped.spec["a"], slipped.spec["b"])
+                assert slipped.scores == tuple(oracle_score("video_und", misread, a) for a in answers)
+                assert slipped.label == outcome(*slipped.scores) != "tie"
+            else:
+                assert slipped.score == oracle_score("video_und", misread, slipped.spec["candidate"])
+            true_text, misread_text = target(mode, ex), target(mode, slipped)
+            a, b = misread_span(true_text, misread_text)
+            assert misread_text[a:b] in {look.colour, look.shape}
+            assert misread_text[:a] == true_text[:a] and misread_text[:a].startswith("Video shows:")
+            assert f"Correct answer: {true_answer(misread)}" in misread_text
+            seen["answer_changed"] += true_answer(misread) != true_answer(prompt)
+            seen["ends" if ends else "first"] += 1
+    assert seen["held_out"] > 20 and seen["renamed"] > 20 and seen["answer_changed"] > 10
+    assert seen["ends"] > 5 and seen["first"] > 50
+
+
 def test_a_wrong_point_answer_keeps_image_and_question_and_its_claim_and_score_are_the_oracles():
     import dataclasses
 

@@ -994,7 +994,12 @@ def test_step_budget_runs_exact_steps_whatever_the_clock(tmp_path):
         (["--length-groups", "8", "--n", "100"], "regroups fresh draws only, got 8 with --n 100"),
         (["--description-slips", "0.2"], "needs --describe, got 0.2 with --describe ''"),
         (["--description-slips", "2", "--describe", "colours"], "--description-slips is a share"),
-        (["--held-out-slips", "0.5"], "needs --description-slips or --image-und-slips, got 0.5"),
+        (
+            ["--held-out-slips", "0.5"],
+            "needs --description-slips, --image-und-slips or --video-und-slips, got 0.5",
+        ),
+        (["--video-und-slips", "0.3"], "needs --describe-videos, got 0.3 with --describe-videos ''"),
+        (["--video-und-slips", "2", "--describe-videos", "ends"], "--video-und-slips is a share"),
         (["--image-und-slips", "0.2"], "needs --describe, got 0.2 with --describe ''"),
         (["--image-und-slips", "-1", "--describe", "colours"], "--image-und-slips is a share"),
         (["--image-und-wrong-points", "1.5"], "--image-und-wrong-points is a share"),
@@ -1071,6 +1076,46 @@ def test_length_groups_regroup_the_same_stream_rows_with_less_padding_and_are_re
         train_on_shapes(toy_config(tmp_path / "a", ("image_gen",), length_groups=0))
     with pytest.raises(ValueError, match="regroups the fresh-draw stream"):
         train_on_shapes(toy_config(tmp_path / "b", ("image_gen",), length_groups=4))
+
+
+def test_video_und_slips_change_only_video_understanding_rows_and_are_recorded(tmp_path):
+    import itertools
+
+    from unireward.data.shapes import COLOURS
+    from unireward.train.shapes import shapes_sft_stream
+
+    describe = "colours+videos-ends-checked-changes"
+
+    def rows(**slips):
+        stream = shapes_sft_stream(("video_und", "image_und"), seed=5, describe=describe, **slips)
+        return list(itertools.islice(iter(stream), 24))
+
+    clean, slipped = rows(), rows(video_und_slips=1.0, held_out_slips=1.0)
+    assert [r for r in slipped if r["task"] != "video_und"] == [r for r in clean if r["task"] != "video_und"]
+    moved = [(r, w) for r, w in zip(slipped, clean, strict=True) if r["unlearnt"]]
+    assert len(moved) >= 6 and all(r["task"] == "video_und" for r, _ in moved)
+    renamed = 0
+    for row, was in moved:
+        ((a, b),) = json.loads(row["unlearnt"])
+        assert row["completion"][:a] == was["completion"][:a] and row["completion"] != was["completion"]
+        word = row["completion"][a:b]
+        assert word in COLOURS  # held-out slips misread a colour
+        assert row["media"] == was["media"]  # the true video
+        renamed += row["prompt"] != was["prompt"]
+        if row["prompt"] != was["prompt"]:
+            assert word in row["prompt"] and word not in was["prompt"]  # the question names what was misread
+    assert renamed >= 2
+    model_dir = train_on_shapes(
+        toy_config(
+            tmp_path / "run",
+            ("video_und",),
+            describe=describe,
+            video_und_slips=0.5,
+            max_steps=2,
+            records_per_task_mode=None,
+        )
+    ).model_dir
+    assert json.loads((model_dir / "unireward.json").read_text())["video_und_slips"] == 0.5
 
 
 def test_description_slips_misread_one_word_of_image_generation_rows_and_the_collator_unlearns_it(tmp_path):
@@ -1156,6 +1201,8 @@ def test_description_slips_misread_one_word_of_image_generation_rows_and_the_col
         train_on_shapes(toy_config(tmp_path / "h", ("image_gen",), describe="colours", held_out_slips=0.5))
     with pytest.raises(ValueError, match="image_und_wrong_points is a share"):
         train_on_shapes(toy_config(tmp_path / "w", ("image_und",), image_und_wrong_points=0.5))
+    with pytest.raises(ValueError, match="video_und_slips is a share"):
+        train_on_shapes(toy_config(tmp_path / "vs", ("video_und",), describe="colours", video_und_slips=0.5))
     with pytest.raises(ValueError, match="image_und_slips is a share"):
         train_on_shapes(toy_config(tmp_path / "u", ("image_und",), describe="colours", image_und_slips=2.0))
     with pytest.raises(ValueError, match="image_und_slips needs targets that describe images"):

@@ -1273,16 +1273,20 @@ def _misread_image(spec: ImageSpec, rng: np.random.Generator, held_out: bool) ->
     """`spec` with one object (drawn by `rng`) misread: as its shape's held-out colour with `held_out`
     (unless it has that colour already), else as another colour or another shape, at even odds."""
     k = int(rng.integers(len(spec.objects)))
-    obj = spec.objects[k]
-    if held_out and (partner := next(c for c, s in HELD_OUT if s == obj.shape)) != obj.colour:
-        obj = replace(obj, colour=partner)
-    elif rng.random() < 0.5:
-        others = [c for c in COLOURS if c != obj.colour]
-        obj = replace(obj, colour=others[int(rng.integers(len(others)))])
-    else:
-        others = [c for c in SHAPES if c != obj.shape]
-        obj = replace(obj, shape=others[int(rng.integers(len(others)))])
+    obj = _misread_look(spec.objects[k], rng, held_out)
     return replace(spec, objects=(*spec.objects[:k], obj, *spec.objects[k + 1 :]))
+
+
+def _misread_look(obj: Obj, rng: np.random.Generator, held_out: bool) -> Obj:
+    """`obj` misread: as its shape's held-out colour with `held_out` (unless it has that colour already),
+    else as another colour or another shape, at even odds."""
+    if held_out and (partner := next(c for c, s in HELD_OUT if s == obj.shape)) != obj.colour:
+        return replace(obj, colour=partner)
+    if rng.random() < 0.5:
+        others = [c for c in COLOURS if c != obj.colour]
+        return replace(obj, colour=others[int(rng.integers(len(others)))])
+    others = [c for c in SHAPES if c != obj.shape]
+    return replace(obj, shape=others[int(rng.integers(len(others)))])
 
 
 def slip_description(example: PairExample | PointExample, rng: np.random.Generator, held_out: bool = False):
@@ -1338,6 +1342,94 @@ def slip_image_und(example: PairExample | PointExample, rng: np.random.Generator
         return None
     spec = {**example.spec, "prompt": misread}
     return replace(example, label=outcome(sa, sb), scores=(sa, sb), details_a=da, details_b=db, spec=spec)
+
+
+def slip_video_und(example: PairExample | PointExample, rng: np.random.Generator, held_out: bool = False):
+    """A video-understanding example as the oracle would judge it had the judge misread one look of one
+    track: its first look (the end look staying as shown), or, for a track that changes, its end look (at
+    even odds). The media stay the true ones. A question that names the misread object by its first look
+    is asked about the misread name, and the answers are worded for it, so the question, the description
+    and every check after it name the same object. None when the question then has no answer or names
+    another object (or two), or a pair has no better answer.
+
+    Why: 33i's video-understanding errors on held-out pairs are steps after a right description that
+    turn a held-out name into another (`claim yellow circle, truth yellow circle: wrong`; `ends yellow
+    circle` then `Change: shape square, ends square: no`; research log, session 38). The train split's
+    videos never show those names; as `slip_image_und` does for images, a target whose steps follow a
+    misread description (with `held_out`, a held-out name) teaches them to copy what was written.
+    """
+    prompt = example.spec["prompt"]
+    tracks = prompt.media.tracks
+    k = int(rng.integers(len(tracks)))
+    track = tracks[k]
+    if track.change_at is not None and rng.random() < 0.5:
+        end = _misread_look(track.at(1.0), rng, held_out)
+        colour = end.colour if end.colour != track.obj.colour else None
+        shape = end.shape if end.shape != track.obj.shape else None
+        misread_track = replace(track, change_colour=colour, change_shape=shape)
+    else:  # the first look only: the end look stays what the clip shows
+        first, end = _misread_look(track.obj, rng, held_out), track.at(1.0)
+        colour = end.colour if end.colour != first.colour else None
+        shape = end.shape if end.shape != first.shape else None
+        misread_track = replace(
+            track,
+            obj=replace(track.obj, colour=first.colour, shape=first.shape),
+            change_at=track.change_at if track.change_at is not None else (0.5 if colour or shape else None),
+            change_colour=colour,
+            change_shape=shape,
+        )
+    media = replace(prompt.media, tracks=(*tracks[:k], misread_track, *tracks[k + 1 :]))
+    question = _renamed(prompt.question, prompt.media, track, misread_track.obj)
+    named = _named_tracks(prompt.question, prompt.media)
+    if named is None or _named_tracks(question, media) != named:
+        return None  # the misread names another object, or fits two
+    misread = UndPrompt(media, question)
+    truth, _ = und_truth(misread)
+    if not truth or not truth <= set(_ANSWER_VALUES[question.kind]):
+        return None
+    if isinstance(example, PointExample):
+        score, details = oracle(Task.VIDEO_UND, misread, example.spec["candidate"])
+        item = replace(
+            example.item, prompt=question.text, candidate=answer_text(question, example.spec["candidate"])
+        )
+        return replace(
+            example, item=item, score=score, details=details, spec={**example.spec, "prompt": misread}
+        )
+    (sa, da), (sb, db) = (oracle(Task.VIDEO_UND, misread, example.spec[s]) for s in ("a", "b"))
+    if sa == sb:
+        return None
+    a, b = (answer_text(question, example.spec[s]) for s in ("a", "b"))
+    item = replace(example.item, prompt=question.text, a=a, b=b)
+    spec = {**example.spec, "prompt": misread}
+    return replace(
+        example, item=item, label=outcome(sa, sb), scores=(sa, sb), details_a=da, details_b=db, spec=spec
+    )
+
+
+def _renamed(question: Question, media: VideoSpec, track: Track, seen: Obj) -> Question:
+    """`question` with the names it gives `track` (by its first look in `media`) changed to `seen`'s."""
+
+    def names_track(colour: str | None, shape: str | None) -> bool:
+        found = _find(media, colour, shape)
+        return bool(found) and found[0] is track
+
+    def rename(colour: str | None, shape: str | None) -> tuple[str | None, str | None]:
+        return (colour and seen.colour, shape and seen.shape)
+
+    if names_track(question.colour, question.shape):
+        colour, shape = rename(question.colour, question.shape)
+        question = replace(question, colour=colour, shape=shape)
+    if question.other is not None and names_track(*question.other):
+        question = replace(question, other=rename(*question.other))
+    return question
+
+
+def _named_tracks(question: Question, media: VideoSpec) -> tuple[int, ...] | None:
+    """Which tracks (by index) the question's subject and other object name, or None where a name is
+    missing or fits more than one track."""
+    names = [(question.colour, question.shape)] + ([question.other] if question.other else [])
+    found = [[i for i, t in enumerate(media.tracks) if t in _find(media, *name)] for name in names]
+    return tuple(f[0] for f in found) if all(len(f) == 1 for f in found) else None
 
 
 def wrong_point_answer(example: PointExample, rng: np.random.Generator) -> PointExample | None:

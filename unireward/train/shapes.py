@@ -259,6 +259,9 @@ class ShapesTrainingConfig:
     # correct answer, the answers' checks, scores and verdict follow what was written
     # (shapes.slip_image_und; session 33). Drawn from their own stream: 0 leaves every other row as it was.
     image_und_slips: float = 0.0
+    # The same for video-understanding rows: one look of one track misread, the question and answers
+    # renamed to it where they name that object (shapes.slip_video_und; session 38). Its own stream.
+    video_und_slips: float = 0.0
     # Share of image-understanding point rows whose answer is redrawn with a wrong main claim when it was
     # right (shapes.wrong_point_answer): with answers right half the time, a judge unsure of the image
     # copies the answer's claim into its correct answer (session 34). Its own stream, as the slips.
@@ -349,6 +352,7 @@ def shapes_sft_stream(
     held_out_slips: float = 0.0,
     image_und_slips: float = 0.0,
     image_und_wrong_points: float = 0.0,
+    video_und_slips: float = 0.0,
 ):
     """An endless `datasets.IterableDataset` of fresh shapes-world training rows (`sft_row` format),
     cycling over the tasks in both modes, pairs then points; the same rows for the same arguments.
@@ -361,7 +365,8 @@ def shapes_sft_stream(
     slips that name a held-out pair; `image_und_slips` the share of image-understanding rows whose target
     follows a misread image (`shapes.slip_image_und`), with the same held-out share;
     `image_und_wrong_points` the share of image-understanding point rows whose answer is made wrong
-    (`shapes.wrong_point_answer`), before any slip."""
+    (`shapes.wrong_point_answer`), before any slip; `video_und_slips` as `image_und_slips`, for video
+    understanding (`shapes.slip_video_und`)."""
     from datasets import IterableDataset
 
     from unireward.train.sft import sft_features
@@ -383,6 +388,7 @@ def shapes_sft_stream(
         "held_out_slips": held_out_slips,
         "image_und_slips": image_und_slips,
         "image_und_wrong_points": image_und_wrong_points,
+        "video_und_slips": video_und_slips,
     }
     features = sft_features(unlearnt=True)
     return IterableDataset.from_generator(_grouped_rows, features=features, gen_kwargs=kwargs)
@@ -411,6 +417,7 @@ def _stream_rows(
     held_out_slips: float,
     image_und_slips: float = 0.0,
     image_und_wrong_points: float = 0.0,
+    video_und_slips: float = 0.0,
 ):
     import numpy as np
 
@@ -429,6 +436,7 @@ def _stream_rows(
         render_image,
         slip_description,
         slip_image_und,
+        slip_video_und,
         wrong_point_answer,
     )
     from unireward.protocols import get_protocol
@@ -456,6 +464,11 @@ def _stream_rows(
     slips = {
         Task.IMAGE_GEN: (description_slips, np.random.default_rng(seed + SLIP_SEED_OFFSET), slip_description),
         Task.IMAGE_UND: (image_und_slips, np.random.default_rng(seed + UND_SLIP_SEED_OFFSET), slip_image_und),
+        Task.VIDEO_UND: (
+            video_und_slips,
+            np.random.default_rng(seed + VIDEO_UND_SLIP_SEED_OFFSET),
+            slip_video_und,
+        ),
     }
 
     wrong_rng = np.random.default_rng(seed + WRONG_POINT_SEED_OFFSET)
@@ -479,7 +492,7 @@ def _stream_rows(
             yield sft_row(i, (ex.item, target), proto)
         else:
             misread = target_of(task, mode, slipped)
-            row = sft_row(i, (ex.item, misread), proto)
+            row = sft_row(i, (slipped.item, misread), proto)  # a video slip may rename the question
             yield {**row, "unlearnt": json.dumps([misread_span(target, misread)])}
         if (i + 1) % len(kinds) == 0:
             cycle = i // len(kinds)
@@ -519,6 +532,7 @@ SLIP_SEED_OFFSET = 4_000_037  # which image-generation rows follow a misread des
 UND_SLIP_SEED_OFFSET = 5_000_011  # the same for image-understanding rows, so adding them leaves the others
 WRONG_POINT_SEED_OFFSET = 6_000_029  # which image-understanding point answers are made wrong, and how
 RELATION_DRILL_SEED_OFFSET = 7_000_003  # the relation drills' own world
+VIDEO_UND_SLIP_SEED_OFFSET = 8_000_009  # the video-understanding slips' own stream
 
 
 def drill_row(row_id: str, prompt: str, completion: str, image: dict | None = None) -> dict:
@@ -661,6 +675,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     if config.und_tie_rate and config.records_per_task_mode is not None:
         raise ValueError("und_tie_rate needs fresh draws (records_per_task_mode=None)")
     for name, rows in (("description_slips", "image-generation"), ("image_und_slips", "image-understanding")):
+        # video-understanding slips are checked below: they need video descriptions
         share = getattr(config, name)
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"{name} is a share of {rows} rows in [0, 1], got {share}")
@@ -677,12 +692,22 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             f"draws (records_per_task_mode=None), got {config.image_und_wrong_points} with "
             f"records_per_task_mode={config.records_per_task_mode}"
         )
-    slips = config.description_slips or config.image_und_slips
+    if not 0.0 <= config.video_und_slips <= 1.0 or (
+        config.video_und_slips
+        and ("+videos" not in config.describe or config.records_per_task_mode is not None)
+    ):
+        raise ValueError(
+            "video_und_slips is a share of video-understanding rows in [0, 1] and needs targets that "
+            f"describe videos (describe='colours+videos-ends-checked-changes', ...) and fresh draws; got "
+            f"{config.video_und_slips} with describe={config.describe!r}"
+        )
+    slips = config.description_slips or config.image_und_slips or config.video_und_slips
     if not 0.0 <= config.held_out_slips <= 1.0 or (config.held_out_slips and not slips):
         raise ValueError(
-            "held_out_slips is a share of the description slips in [0, 1] and needs description_slips > 0 "
-            f"or image_und_slips > 0, got {config.held_out_slips} with description_slips="
-            f"{config.description_slips} and image_und_slips={config.image_und_slips}"
+            "held_out_slips is a share of the description slips in [0, 1] and needs description_slips, "
+            f"image_und_slips or video_und_slips > 0, got {config.held_out_slips} with description_slips="
+            f"{config.description_slips}, image_und_slips={config.image_und_slips} and video_und_slips="
+            f"{config.video_und_slips}"
         )
     if config.step_budget and (config.max_steps <= 0 or config.vision_max_steps < 0):
         raise ValueError(
@@ -714,6 +739,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             held_out_slips=config.held_out_slips,
             image_und_slips=config.image_und_slips,
             image_und_wrong_points=config.image_und_wrong_points,
+            video_und_slips=config.video_und_slips,
         )
     else:
         data = work / "data"
@@ -863,6 +889,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
     meta["held_out_slips"] = config.held_out_slips
     meta["image_und_slips"] = config.image_und_slips
     meta["image_und_wrong_points"] = config.image_und_wrong_points
+    meta["video_und_slips"] = config.video_und_slips
     meta["threads"] = config.threads
     meta["describe"] = config.describe
     meta["name_noise"] = config.name_noise
