@@ -259,6 +259,9 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
     )
     assert "; 20% of the image-understanding rows follow a misread image (100% of them with" in und
     assert "image-understanding rows follow" not in held
+    video = module.data_description({"describe": "colours+videos-ends", "video_und_slips": 0.3}, fresh)
+    assert "; 30% of the video-understanding rows follow a misread video: one look of one object" in video
+    assert "video-understanding rows follow" not in und
     wrong = module.data_description({"describe": "colours", "image_und_wrong_points": 0.5}, fresh)
     assert "; in 50% of the image-understanding point rows a right answer was redrawn with a wrong" in wrong
     assert "point rows a right answer" not in und
