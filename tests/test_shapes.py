@@ -978,45 +978,53 @@ def test_a_slipped_description_misreads_one_word_and_the_reasoning_after_it_foll
         misread_span("Image shows: red cross.", "Image shows: red cross.")
 
 
+def slipped_examples(task: str, slip, n: int, seen: collections.Counter):
+    """(held_out, mode, example, slipped) for n train draws of `task`, without then with held-out slips;
+    a slip that returns None is counted in seen["none"]."""
+    world = ShapesWorld(6)
+    for held_out, rng in ((False, np.random.default_rng(2)), (True, np.random.default_rng(3))):
+        for i in range(n):
+            mode = "pair" if i % 2 else "point"
+            ex = world.pair_example(task) if mode == "pair" else world.point_example(task)
+            slipped = slip(ex, rng, held_out=held_out)
+            if slipped is None:
+                seen["none"] += 1
+            else:
+                yield held_out, mode, ex, slipped
+
+
 def test_a_slipped_understanding_image_moves_the_correct_answer_checks_and_verdict_with_the_misread_word():
     import dataclasses
 
     from unireward.data.shapes import HELD_OUT, misread_span, slip_image_und, true_answer
 
-    world, seen = ShapesWorld(6), collections.Counter()
-    for held_out, rng in ((False, np.random.default_rng(2)), (True, np.random.default_rng(3))):
-        for i in range(160):
-            mode = "pair" if i % 2 else "point"
-            ex = world.pair_example("image_und") if mode == "pair" else world.point_example("image_und")
-            slipped = slip_image_und(ex, rng, held_out=held_out)
-            if slipped is None:
-                seen["none"] += 1
-                continue
-            assert slipped.item is ex.item  # the model still sees the true image
-            prompt, misread = ex.spec["prompt"], slipped.spec["prompt"]
-            assert misread.question == prompt.question
-            moved = [(o, n) for o, n in zip(prompt.media.objects, misread.media.objects) if o != n]
-            ((was, now),) = moved
-            assert dataclasses.replace(now, colour=was.colour, shape=was.shape) == was
-            if held_out and (was.colour, was.shape) not in HELD_OUT:
-                assert (now.colour, now.shape) in HELD_OUT and now.shape == was.shape
-                seen["held_out"] += 1
-            if mode == "pair":  # scores and a strict label, the oracle's for the misread image
-                answers = (slipped.spec["a"], slipped.spec["b"])
-                assert slipped.scores == tuple(oracle_score("image_und", misread, a) for a in answers)
-                assert slipped.label == outcome(*slipped.scores) != "tie"
-                seen["label_changed"] += slipped.label != ex.label
-            else:
-                assert slipped.score == oracle_score("image_und", misread, slipped.spec["candidate"])
+    seen = collections.Counter()
+    for held_out, mode, ex, slipped in slipped_examples("image_und", slip_image_und, 160, seen):
+        assert slipped.item is ex.item  # the model still sees the true image
+        prompt, misread = ex.spec["prompt"], slipped.spec["prompt"]
+        assert misread.question == prompt.question
+        moved = [(o, n) for o, n in zip(prompt.media.objects, misread.media.objects) if o != n]
+        ((was, now),) = moved
+        assert dataclasses.replace(now, colour=was.colour, shape=was.shape) == was
+        if held_out and (was.colour, was.shape) not in HELD_OUT:
+            assert (now.colour, now.shape) in HELD_OUT and now.shape == was.shape
+            seen["held_out"] += 1
+        if mode == "pair":  # scores and a strict label, the oracle's for the misread image
+            answers = (slipped.spec["a"], slipped.spec["b"])
+            assert slipped.scores == tuple(oracle_score("image_und", misread, a) for a in answers)
+            assert slipped.label == outcome(*slipped.scores) != "tie"
+            seen["label_changed"] += slipped.label != ex.label
+        else:
+            assert slipped.score == oracle_score("image_und", misread, slipped.spec["candidate"])
 
-            true_text = colours_target("image_und", mode, ex)
-            misread_text = colours_target("image_und", mode, slipped)
-            a, b = misread_span(true_text, misread_text)
-            assert misread_text[a:b] in {now.colour, now.shape} - {was.colour, was.shape}
-            assert misread_text[:a] == true_text[:a] and "Correct answer" not in misread_text[:a]
-            # the correct answer is the misread image's
-            assert f"Correct answer: {true_answer(misread)}" in misread_text
-            seen["answer_changed"] += true_answer(misread) != true_answer(prompt)
+        true_text = colours_target("image_und", mode, ex)
+        misread_text = colours_target("image_und", mode, slipped)
+        a, b = misread_span(true_text, misread_text)
+        assert misread_text[a:b] in {now.colour, now.shape} - {was.colour, was.shape}
+        assert misread_text[:a] == true_text[:a] and "Correct answer" not in misread_text[:a]
+        # the correct answer is the misread image's
+        assert f"Correct answer: {true_answer(misread)}" in misread_text
+        seen["answer_changed"] += true_answer(misread) != true_answer(prompt)
     assert seen["held_out"] > 40 and seen["label_changed"] > 5 and seen["answer_changed"] > 10
     assert seen["none"] > 0  # e.g. the asked object misread away
 
@@ -1034,55 +1042,48 @@ def test_a_slipped_understanding_video_misreads_one_look_and_renames_the_questio
         labels = shapes_labels("video_und", example, True, describe)
         return target_text(get_protocol(PROTOCOL), "video_und", mode, *labels)
 
-    world, seen = ShapesWorld(6), collections.Counter()
-    for held_out, rng in ((False, np.random.default_rng(2)), (True, np.random.default_rng(3))):
-        for i in range(120):
-            mode = "pair" if i % 2 else "point"
-            ex = world.pair_example("video_und") if mode == "pair" else world.point_example("video_und")
-            slipped = slip_video_und(ex, rng, held_out=held_out)
-            if slipped is None:
-                seen["none"] += 1
-                continue
-            assert slipped.item.media is ex.item.media  # the model still sees the true video
-            prompt, misread = ex.spec["prompt"], slipped.spec["prompt"]
-            moved = [(o, n) for o, n in zip(prompt.media.tracks, misread.media.tracks) if o != n]
-            ((was, now),) = moved  # one track, one look of it
-            first = (was.obj.colour, was.obj.shape) != (now.obj.colour, now.obj.shape)
-            end_was, end_now = was.at(1.0), now.at(1.0)
-            ends = (end_was.colour, end_was.shape) != (end_now.colour, end_now.shape)
-            assert first != ends and (now.direction, now.travel, now.appear) == (
-                was.direction,
-                was.travel,
-                was.appear,
-            )
-            look = now.obj if first else end_now
-            if held_out and not first:
-                assert (look.colour, look.shape) in HELD_OUT or (end_was.colour, end_was.shape) in HELD_OUT
-            if held_out and first and (was.obj.colour, was.obj.shape) not in HELD_OUT:
-                assert (look.colour, look.shape) in HELD_OUT and look.shape == was.obj.shape
-                seen["held_out"] += 1
-            # a question naming the misread object by its first look asks about the misread name
-            q, q0 = misread.question, prompt.question
-            if q != q0:
-                assert first and slipped.item.prompt == q.text != ex.item.prompt
-                assert (q.colour, q.shape) in {
-                    (q0.colour and now.obj.colour, q0.shape and now.obj.shape),
-                    (q0.colour, q0.shape),
-                }
-                seen["renamed"] += 1
-            if mode == "pair":
-                answers = (slipped.spec["a"], slipped.spec["b"])
-                assert slipped.scores == tuple(oracle_score("video_und", misread, a) for a in answers)
-                assert slipped.label == outcome(*slipped.scores) != "tie"
-            else:
-                assert slipped.score == oracle_score("video_und", misread, slipped.spec["candidate"])
-            true_text, misread_text = target(mode, ex), target(mode, slipped)
-            a, b = misread_span(true_text, misread_text)
-            assert misread_text[a:b] in {look.colour, look.shape}
-            assert misread_text[:a] == true_text[:a] and misread_text[:a].startswith("Video shows:")
-            assert f"Correct answer: {true_answer(misread)}" in misread_text
-            seen["answer_changed"] += true_answer(misread) != true_answer(prompt)
-            seen["ends" if ends else "first"] += 1
+    seen = collections.Counter()
+    for held_out, mode, ex, slipped in slipped_examples("video_und", slip_video_und, 120, seen):
+        assert slipped.item.media is ex.item.media  # the model still sees the true video
+        prompt, misread = ex.spec["prompt"], slipped.spec["prompt"]
+        moved = [(o, n) for o, n in zip(prompt.media.tracks, misread.media.tracks) if o != n]
+        ((was, now),) = moved  # one track, one look of it
+        first = (was.obj.colour, was.obj.shape) != (now.obj.colour, now.obj.shape)
+        end_was, end_now = was.at(1.0), now.at(1.0)
+        ends = (end_was.colour, end_was.shape) != (end_now.colour, end_now.shape)
+        assert first != ends and (now.direction, now.travel, now.appear) == (
+            was.direction,
+            was.travel,
+            was.appear,
+        )
+        look = now.obj if first else end_now
+        if held_out and not first:
+            assert (look.colour, look.shape) in HELD_OUT or (end_was.colour, end_was.shape) in HELD_OUT
+        if held_out and first and (was.obj.colour, was.obj.shape) not in HELD_OUT:
+            assert (look.colour, look.shape) in HELD_OUT and look.shape == was.obj.shape
+            seen["held_out"] += 1
+        # a question naming the misread object by its first look asks about the misread name
+        q, q0 = misread.question, prompt.question
+        if q != q0:
+            assert first and slipped.item.prompt == q.text != ex.item.prompt
+            assert (q.colour, q.shape) in {
+                (q0.colour and now.obj.colour, q0.shape and now.obj.shape),
+                (q0.colour, q0.shape),
+            }
+            seen["renamed"] += 1
+        if mode == "pair":
+            answers = (slipped.spec["a"], slipped.spec["b"])
+            assert slipped.scores == tuple(oracle_score("video_und", misread, a) for a in answers)
+            assert slipped.label == outcome(*slipped.scores) != "tie"
+        else:
+            assert slipped.score == oracle_score("video_und", misread, slipped.spec["candidate"])
+        true_text, misread_text = target(mode, ex), target(mode, slipped)
+        a, b = misread_span(true_text, misread_text)
+        assert misread_text[a:b] in {look.colour, look.shape}
+        assert misread_text[:a] == true_text[:a] and misread_text[:a].startswith("Video shows:")
+        assert f"Correct answer: {true_answer(misread)}" in misread_text
+        seen["answer_changed"] += true_answer(misread) != true_answer(prompt)
+        seen["ends" if ends else "first"] += 1
     assert seen["held_out"] > 20 and seen["renamed"] > 20 and seen["answer_changed"] > 10
     assert seen["ends"] > 5 and seen["first"] > 50
 
