@@ -1363,26 +1363,17 @@ def slip_video_und(example: PairExample | PointExample, rng: np.random.Generator
     k = int(rng.integers(len(tracks)))
     track = tracks[k]
     if track.change_at is not None and rng.random() < 0.5:
-        end = _misread_look(track.at(1.0), rng, held_out)
-        colour = end.colour if end.colour != track.obj.colour else None
-        shape = end.shape if end.shape != track.obj.shape else None
-        misread_track = replace(track, change_colour=colour, change_shape=shape)
+        first, end = track.obj, _misread_look(track.at(1.0), rng, held_out)
     else:  # the first look only: the end look stays what the clip shows
         first, end = _misread_look(track.obj, rng, held_out), track.at(1.0)
-        colour = end.colour if end.colour != first.colour else None
-        shape = end.shape if end.shape != first.shape else None
-        misread_track = replace(
-            track,
-            obj=replace(track.obj, colour=first.colour, shape=first.shape),
-            change_at=track.change_at if track.change_at is not None else (0.5 if colour or shape else None),
-            change_colour=colour,
-            change_shape=shape,
-        )
+    misread_track = _with_looks(track, first, end)
     media = replace(prompt.media, tracks=(*tracks[:k], misread_track, *tracks[k + 1 :]))
-    question = _renamed(prompt.question, prompt.media, track, misread_track.obj)
     named = _named_tracks(prompt.question, prompt.media)
-    if named is None or _named_tracks(question, media) != named:
-        return None  # the misread names another object, or fits two
+    if named is None:
+        return None
+    question = _renamed(prompt.question, named, k, first)
+    if _named_tracks(question, media) != named:
+        return None  # the misread name fits another object, or two
     misread = UndPrompt(media, question)
     truth, _ = und_truth(misread)
     if not truth or not truth <= set(_ANSWER_VALUES[question.kind]):
@@ -1406,20 +1397,27 @@ def slip_video_und(example: PairExample | PointExample, rng: np.random.Generator
     )
 
 
-def _renamed(question: Question, media: VideoSpec, track: Track, seen: Obj) -> Question:
-    """`question` with the names it gives `track` (by its first look in `media`) changed to `seen`'s."""
+def _with_looks(track: Track, first: Obj, end: Obj) -> Track:
+    """`track` appearing as `first` and ending as `end`'s colour and shape (a change at mid-clip where it
+    had none)."""
+    colour = end.colour if end.colour != first.colour else None
+    shape = end.shape if end.shape != first.shape else None
+    change_at = track.change_at if track.change_at is not None else (0.5 if colour or shape else None)
+    obj = replace(track.obj, colour=first.colour, shape=first.shape)
+    return replace(track, obj=obj, change_at=change_at, change_colour=colour, change_shape=shape)
 
-    def names_track(colour: str | None, shape: str | None) -> bool:
-        found = _find(media, colour, shape)
-        return bool(found) and found[0] is track
+
+def _renamed(question: Question, named: tuple[int, ...], k: int, seen: Obj) -> Question:
+    """`question` with the names it gives track `k` changed to `seen`'s; `named` is `_named_tracks`'s
+    answer for it (subject, then the other object)."""
 
     def rename(colour: str | None, shape: str | None) -> tuple[str | None, str | None]:
         return (colour and seen.colour, shape and seen.shape)
 
-    if names_track(question.colour, question.shape):
+    if named[0] == k:
         colour, shape = rename(question.colour, question.shape)
         question = replace(question, colour=colour, shape=shape)
-    if question.other is not None and names_track(*question.other):
+    if named[1:] == (k,):
         question = replace(question, other=rename(*question.other))
     return question
 

@@ -674,8 +674,8 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
         raise ValueError("length_groups regroups the fresh-draw stream (records_per_task_mode=None)")
     if config.und_tie_rate and config.records_per_task_mode is not None:
         raise ValueError("und_tie_rate needs fresh draws (records_per_task_mode=None)")
+    # the image slips need image descriptions; the video slips, checked below, video descriptions
     for name, rows in (("description_slips", "image-generation"), ("image_und_slips", "image-understanding")):
-        # video-understanding slips are checked below: they need video descriptions
         share = getattr(config, name)
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"{name} is a share of {rows} rows in [0, 1], got {share}")
