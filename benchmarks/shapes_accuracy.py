@@ -1,12 +1,17 @@
 """Shapes-world accuracy of a reward model: pair accuracy with and without ties, point-score Spearman.
 
-The numbers come from `unireward.bench.runner.shapes_report`, the very function behind
+The numbers come from `unireward.bench.runner.shapes_predictions` and `compute_metrics`, the code behind
 `unireward bench --suite shapes`, so both agree for the same model, --n and --seed. The test split holds
 colour x shape combinations never seen in training (see `unireward.data.shapes.HELD_OUT`).
 
     python benchmarks/shapes_accuracy.py --model rm/ --n 200   # -> benchmarks/results/shapes_accuracy.json
 
     python benchmarks/shapes_accuracy.py --split train --seed 7  # -> results/shapes_accuracy_train_split.json
+
+`--predictions rows.jsonl` also keeps every item's prediction (the rows of `unireward bench`'s
+predictions.jsonl), so two models judged on the same --n and --seed can be compared item by item with
+`unireward.bench.runner.paired_bootstrap`, whose interval of the difference is far narrower than two
+separate intervals.
 
 `--split train --seed 7` is a diagnostic, not the held-out score: fresh draws (new seed, new renders) under
 the training rules, so colour x shape combinations are ones seen in training. The gap to the test split
@@ -17,13 +22,14 @@ runs both.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 from _results import result_header, write_result
 
 from unireward.bench.loaders import BENCH_FRAME_POLICY
-from unireward.bench.runner import shapes_report
+from unireward.bench.runner import compute_metrics, shapes_predictions
 from unireward.judge import load_judge
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -62,6 +68,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--out", type=Path, default=None, help="default: results/shapes_accuracy[_<split>_split].json"
     )
+    parser.add_argument(
+        "--predictions", type=Path, default=None, help="also write every item's prediction row here (JSONL)"
+    )
     args = parser.parse_args(argv)
     if args.out is None:
         suffix = "" if args.split == "test" else f"_{args.split}_split"
@@ -76,7 +85,8 @@ def main(argv: list[str] | None = None) -> dict:
         frame_policy=BENCH_FRAME_POLICY,
     )
     start = time.perf_counter()
-    metrics = shapes_report(judge, args.n, args.seed, split=args.split)
+    suite, rows = shapes_predictions(judge, args.n, args.seed, split=args.split)
+    metrics = compute_metrics(suite, rows)
     result = result_header(__file__, argv, judge, start, n_per_task=args.n, seed=args.seed, split=args.split)
     result["metrics"] = metrics
     how = result["model"]  # the judge's describe(), as recorded
@@ -96,6 +106,9 @@ def main(argv: list[str] | None = None) -> dict:
         rho = "n/a" if sp.get("value") is None else f"{sp['value']:.3f}"
         print(f"{task:<10} {pct(wo):>14} {pct(wt):>13} {wt.get('epsilon', float('nan')):>7.3f} {rho:>9}")
     write_result(args.out, result)
+    if args.predictions:
+        args.predictions.parent.mkdir(parents=True, exist_ok=True)
+        args.predictions.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
     return result
 
 

@@ -10,6 +10,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -33,6 +34,8 @@ from unireward.bench.runner import (
     PREDICTIONS,
     BenchConfig,
     compare_runs,
+    compute_metrics,
+    paired_bootstrap,
     read_predictions,
     run_bench,
 )
@@ -293,7 +296,16 @@ def test_compare_runs_side_by_side(tmp_path):
     assert b["metrics"]["tau"]["value"] == pytest.approx(2 / 6)  # always B: same tau, by symmetry of labels
     text = compare_runs(tmp_path / "a" / "summary.json", tmp_path / "b")
     tau = next(line for line in text.splitlines() if line.startswith("tau"))
-    assert tau.split() == ["tau", "33.33%", "33.33%", "+0.00"]
+    assert tau.split()[:4] == ["tau", "33.33%", "33.33%", "+0.00"]
+    # both runs kept predictions.jsonl: a paired interval, which is wide here (they disagree on every pair)
+    low, high = (float(x.strip("[],")) for x in tau.split()[4:6])
+    assert low < 0 < high and "paired bootstrap" in text
+    assert compare_runs(tmp_path / "a", tmp_path / "b", replicates=0).splitlines()[-2].split() == [
+        "diff",
+        "50.00%",
+        "50.00%",
+        "+0.00",
+    ]
     other = run_bench(
         scripted(),
         load_vl_rewardbench(make_vl_rewardbench(tmp_path / "vl")),
@@ -331,20 +343,38 @@ def test_cli_bench_shapes_equals_shapes_accuracy_script(tiny_model_dir, tmp_path
     assert summary["counts"]["evaluated"] == 24 and (out / "calibration.png").exists()
 
     shapes_accuracy = _benchmark("shapes_accuracy")
+    rows_path = tmp_path / "rows.jsonl"
     script = shapes_accuracy.main(
-        ["--model", model, "--n", "3", "--seed", "1", "--out", str(tmp_path / "s.json")]
+        [
+            "--model",
+            model,
+            "--n",
+            "3",
+            "--seed",
+            "1",
+            "--out",
+            str(tmp_path / "s.json"),
+            "--predictions",
+            str(rows_path),
+        ]
     )
     assert script["metrics"] == summary["metrics"]
+    kept = read_predictions(rows_path)
+    assert kept.keys() == read_predictions(out / PREDICTIONS).keys() and len(kept) == 24
+    assert [r["winner"] for r in kept.values() if r["mode"] == "pair"] == [
+        r["winner"] for r in read_predictions(out / PREDICTIONS).values() if r["mode"] == "pair"
+    ]
     written = json.loads((tmp_path / "s.json").read_text())
     assert written["metrics"] == summary["metrics"]
     assert written["command"] == (
         f"python benchmarks/shapes_accuracy.py --model {model} --n 3 --seed 1 --out {tmp_path / 's.json'}"
+        f" --predictions {rows_path}"
     )
     assert set(summary["metrics"]) == {
         f"{t}/{k}"
         for t in ("image_gen", "image_und", "video_gen", "video_und")
         for k in ("pair_without_ties", "pair_with_ties", "point_spearman")
-    }
+    } | {"mean/pair_without_ties"}
 
     result = runner.invoke(app, ["bench", "--compare", str(out / "summary.json"), str(out)])
     assert result.exit_code == 0 and "video_und/point_spearman" in result.output
@@ -818,3 +848,75 @@ def test_relation_probe_reads_a_linear_direction_and_tells_a_copying_judge_from_
     assert copier["answer_wrong"] == {"n": 20, "right": 0, "axis_right": 20, "unwritten": 0}
     assert reader["answer_wrong"]["right"] == 20
     assert probe.tally_written([("above", None, False)])["answer_wrong"]["unwritten"] == 1
+
+
+# ------------------------------------------------------------------------------- paired bootstrap
+def _shapes_rows(correct: dict[str, list[bool]], scores: dict[str, list[float]] | None = None) -> list[dict]:
+    """Prediction rows in the shapes rule's format: pairs labelled A and B in turn, judged right or not;
+    points with oracle scores 1..n and the given judge scores."""
+    rows = []
+    for task, hits in correct.items():
+        for k, hit in enumerate(hits):
+            label = "AB"[k % 2]
+            winner = label if hit else "BA"[k % 2]
+            diff = 0.8 if winner == "A" else -0.8
+            rows.append(
+                {
+                    "id": f"{task}/pair/{k}",
+                    "task": task,
+                    "mode": "pair",
+                    "label": label,
+                    "winner": winner,
+                    "diff": diff,
+                    "category": None,
+                }
+            )
+        for k, s in enumerate((scores or {}).get(task, [])):
+            rows.append(
+                {
+                    "id": f"{task}/point/{k}",
+                    "task": task,
+                    "mode": "point",
+                    "label": float(k + 1),
+                    "score": s,
+                    "category": None,
+                }
+            )
+    return rows
+
+
+def test_paired_bootstrap_difference_and_interval():
+    base = [k % 5 != 0 for k in range(100)]  # 80% right
+    a = _shapes_rows({"image_gen": base, "video_und": base}, {"image_gen": [1, 2, 3, 5, 4, 6]})
+    better = [True] * 100  # B is right wherever A is, and on 20 more
+    b = _shapes_rows({"image_gen": better, "video_und": base}, {"image_gen": [1, 2, 3, 4, 5, 6]})
+    out = paired_bootstrap("shapes", a, b, replicates=400)
+    ig = out["image_gen/pair_without_ties"]
+    assert ig["a"] == pytest.approx(0.8) and ig["b"] == 1.0 and ig["delta"] == pytest.approx(0.2)
+    assert 0.1 < ig["low"] < 0.2 < ig["high"] < 0.3  # B never loses an item, so the interval stays above 0
+    same = out["video_und/pair_without_ties"]
+    assert same["delta"] == 0 and same["low"] == same["high"] == 0  # identical verdicts: no noise at all
+    mean = out["mean/pair_without_ties"]
+    assert mean["a"] == pytest.approx(0.8) and mean["delta"] == pytest.approx(0.1)
+    assert out["image_gen/point_spearman"]["delta"] == pytest.approx(1 - (1 - 6 * 2 / (6 * 35)))
+    assert paired_bootstrap("shapes", a, b, replicates=400) == out  # seeded
+
+
+def test_paired_bootstrap_refuses_unpaired_runs():
+    a = _shapes_rows({"image_gen": [True, False]})
+    with pytest.raises(ValueError, match="same items"):
+        paired_bootstrap("shapes", a, a[:1])
+    relabelled = [{**r, "label": "B"} for r in a]
+    with pytest.raises(ValueError, match="different labels"):
+        paired_bootstrap("shapes", a, relabelled)
+    with pytest.raises(ValueError, match="replicates"):
+        paired_bootstrap("shapes", a, a, replicates=0)
+
+
+def test_shapes_rule_reports_the_mean_of_task_accuracies():
+    rows = _shapes_rows({"image_gen": [True, True, False, True], "video_gen": [True, False]})
+    m = compute_metrics(SimpleNamespace(metric="shapes", info={}), rows)
+    assert m["mean/pair_without_ties"]["value"] == pytest.approx((0.75 + 0.5) / 2)
+    assert "mean/pair_without_ties" not in compute_metrics(
+        SimpleNamespace(metric="shapes", info={}), _shapes_rows({"image_gen": [True]})
+    )

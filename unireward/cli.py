@@ -338,7 +338,8 @@ Benchmark a reward model on a reward benchmark, or compare two runs.
 
 - GenAI-Bench images: `unireward bench --suite genai-bench-image --data ~/data/GenAI-Bench --model CodeGoat24/UnifiedReward-qwen-7b --protocol v1-qwen --swap`
 
-- compare two runs: `unireward bench --compare runs/a/summary.json runs/b/summary.json`
+- compare two runs: `unireward bench --compare runs/a/summary.json runs/b/summary.json` (with both runs'
+  predictions.jsonl beside them, each B - A gets a 95% paired-bootstrap interval over the shared items)
 
 A run writes to --out (default `bench-runs/<suite>/<model>-<decision>`): `predictions.jsonl` (one line per
 item: verdict, probabilities, raw text, failure, presentation order, label), `run.json` (the settings),
@@ -395,6 +396,11 @@ def bench(
     compare: tuple[Path, Path] = typer.Option(
         None, "--compare", help="Two summary.json files (or run directories) to put side by side."
     ),
+    replicates: int = typer.Option(
+        1000,
+        "--replicates",
+        help="--compare: draws of the paired bootstrap behind the B - A intervals (0: no intervals).",
+    ),
     limit: int = typer.Option(
         None, "--limit", help="Judge only the first N items (a later run without it resumes)."
     ),
@@ -430,7 +436,7 @@ def bench(
     from unireward.media import FramePolicy
 
     if compare:
-        typer.echo(compare_runs(*compare))
+        typer.echo(compare_runs(*compare, replicates=replicates))
         return
     if not suite:
         raise typer.BadParameter("give --suite NAME (or --compare A.json B.json)")

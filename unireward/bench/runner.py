@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from unireward.bench import metrics as M
@@ -166,7 +168,7 @@ _DIFF_NO_TIES = (
 )
 
 
-def _group_accuracy(suite: BenchSuite, rows: Sequence[dict]) -> dict[str, dict]:
+def _group_accuracy(info: Mapping[str, Any], rows: Sequence[dict]) -> dict[str, dict]:
     pr = _pairs(rows)
     g = M.group_accuracy([r["label"] for r in pr], [r["winner"] for r in pr], [r["category"] for r in pr])
     out = {
@@ -185,7 +187,7 @@ def _group_accuracy(suite: BenchSuite, rows: Sequence[dict]) -> dict[str, dict]:
     return out
 
 
-def _tau_diff(suite: BenchSuite, rows: Sequence[dict]) -> dict[str, dict]:
+def _tau_diff(info: Mapping[str, Any], rows: Sequence[dict]) -> dict[str, dict]:
     pr = _pairs(rows)
     labels, preds = [r["label"] for r in pr], [r["winner"] for r in pr]
     out = {"tau": _entry(M.accuracy_with_ties(labels, preds), "tau: every pair; " + _WITH_TIES)}
@@ -196,7 +198,7 @@ def _tau_diff(suite: BenchSuite, rows: Sequence[dict]) -> dict[str, dict]:
     return out
 
 
-def _tie_calibrated(suite: BenchSuite, rows: Sequence[dict]) -> dict[str, dict]:
+def _tie_calibrated(info: Mapping[str, Any], rows: Sequence[dict]) -> dict[str, dict]:
     pr = _pairs(rows)
     dims = list(pr[0]["labels"] or {"label": None}) if pr else []
     out: dict[str, dict] = {}
@@ -215,9 +217,9 @@ def _tie_calibrated(suite: BenchSuite, rows: Sequence[dict]) -> dict[str, dict]:
     return out
 
 
-def _tie_threshold(suite: BenchSuite, rows: Sequence[dict]) -> dict[str, dict]:
+def _tie_threshold(info: Mapping[str, Any], rows: Sequence[dict]) -> dict[str, dict]:
     pr = _pairs(rows)
-    eps = float(suite.info.get("tie_epsilon", 0.0))
+    eps = float(info.get("tie_epsilon", 0.0))
     rule = f"the model ties when |P(A) - P(B)| <= eps = {eps:g}; correct when that decision equals the label"
     labels, diffs = [r["label"] for r in pr], [r["diff"] for r in pr]
     out = {"with_ties": _entry(M.tie_threshold_accuracy(labels, diffs, eps), rule + "; failures count wrong")}
@@ -253,7 +255,7 @@ def _spearman(truth: Sequence[float], scores: Sequence[float | None]) -> dict[st
     }
 
 
-def _shapes(suite: BenchSuite, rows: Sequence[dict]) -> dict[str, dict]:
+def _shapes(info: Mapping[str, Any], rows: Sequence[dict]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for task in dict.fromkeys(r["task"] for r in rows):
         pr = [r for r in rows if r["task"] == task and r["mode"] == "pair"]
@@ -269,6 +271,14 @@ def _shapes(suite: BenchSuite, rows: Sequence[dict]) -> dict[str, dict]:
             out[f"{task}/pair_with_ties"] = _entry(res, _CALIBRATED)
         if pt:
             out[f"{task}/point_spearman"] = _spearman([r["label"] for r in pt], [r["score"] for r in pt])
+    accs = [e["value"] for k, e in out.items() if k.endswith("/pair_without_ties")]
+    if len(accs) > 1 and None not in accs:
+        out["mean/pair_without_ties"] = {
+            "value": sum(accs) / len(accs),
+            "kind": "accuracy",
+            "tasks": len(accs),
+            "rule": "unweighted mean of the tasks' pair accuracies without ties above",
+        }
     return out
 
 
@@ -283,7 +293,68 @@ _RULES = {
 
 def compute_metrics(suite: BenchSuite, rows: Sequence[dict]) -> dict[str, dict]:
     """Every metric of the suite's rule, each as {"value", "kind", counts..., "rule": words}."""
-    return _RULES[suite.metric](suite, rows)
+    return _RULES[suite.metric](suite.info, rows)
+
+
+def paired_bootstrap(
+    metric_rule: str,
+    rows_a: Sequence[dict],
+    rows_b: Sequence[dict],
+    *,
+    info: Mapping[str, Any] | None = None,
+    replicates: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict]:
+    """B - A for every metric of `metric_rule`, with a percentile interval from a paired bootstrap.
+
+    Why paired: two judges scored on the same items share most of their sampling noise (the hard items are
+    hard for both), so the interval of their difference is much narrower than two separate intervals
+    suggest. Each replicate redraws the items with replacement, within each (task, mode) so every task keeps
+    its size, and scores both runs on the very same draw. The runs must hold the same item ids with the same
+    labels. Returns {metric: {"a", "b", "delta", "low", "high", "replicates"}}; "low"/"high" are None when
+    the metric is undefined in too many replicates to give an interval."""
+    if replicates < 1 or not 0 < level < 1:
+        raise ValueError("replicates must be at least 1 and level inside (0, 1)")
+    rule, info = _RULES[metric_rule], info or {}
+    a, b = {str(r["id"]): r for r in rows_a}, {str(r["id"]): r for r in rows_b}
+    if set(a) != set(b):
+        only_a, only_b = sorted(set(a) - set(b))[:3], sorted(set(b) - set(a))[:3]
+        raise ValueError(
+            f"a paired comparison needs the same items in both runs; ids only in A: {only_a}, only in B: "
+            f"{only_b}. Judge both models on the same suite (same --n and --seed for shapes)."
+        )
+    differ = [i for i in a if json.dumps(a[i]["label"]) != json.dumps(b[i]["label"])]
+    if differ:
+        raise ValueError(f"the two runs give different labels to the same items (e.g. {differ[:3]})")
+    strata: dict[tuple, list[str]] = {}
+    for i, r in a.items():
+        strata.setdefault((r.get("task"), r.get("mode")), []).append(i)
+    full_a, full_b = rule(info, list(a.values())), rule(info, [b[i] for i in a])
+    rng = np.random.default_rng(seed)
+    deltas: dict[str, list[float]] = {name: [] for name in full_a}
+    for _ in range(replicates):
+        draw = [i for ids in strata.values() for i in (ids[k] for k in rng.integers(0, len(ids), len(ids)))]
+        ma, mb = rule(info, [a[i] for i in draw]), rule(info, [b[i] for i in draw])
+        for name, values in deltas.items():
+            va, vb = ma.get(name, {}).get("value"), mb.get(name, {}).get("value")
+            if va is not None and vb is not None and not (math.isnan(va) or math.isnan(vb)):
+                values.append(vb - va)
+    out = {}
+    for name, values in deltas.items():
+        va, vb = full_a[name].get("value"), full_b.get(name, {}).get("value")
+        enough = len(values) >= 0.9 * replicates
+        lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2]) if enough else (None, None)
+        out[name] = {
+            "a": va,
+            "b": vb,
+            "delta": None if va is None or vb is None else vb - va,
+            "low": None if lo is None else float(lo),
+            "high": None if hi is None else float(hi),
+            "level": level,
+            "replicates": len(values),
+        }
+    return out
 
 
 def calibration(rows: Sequence[dict], bins: int = CALIBRATION_BINS) -> dict[str, Any] | None:
@@ -519,11 +590,27 @@ def shapes_report(
     suite, the same chunks, the same rows and `compute_metrics`, so their numbers agree by construction.
     The judge's own config decides how (`decision`, `point_decision`, and `swap`: each pair also judged as
     (b, a))."""
+    return compute_metrics(
+        *shapes_predictions(judge, n_per_task, seed, chunk_size=chunk_size, tasks=tasks, split=split)
+    )
+
+
+def shapes_predictions(
+    judge: Any,
+    n_per_task: int = 50,
+    seed: int = 0,
+    *,
+    chunk_size: int = 32,
+    tasks: Sequence[str] | None = None,
+    split: str = "test",
+) -> tuple[BenchSuite, list[dict]]:
+    """The shapes suite and the judge's prediction rows on it (the rows `predictions.jsonl` holds), so a
+    caller can keep them and compare two judges item by item (`paired_bootstrap`)."""
     suite = load_shapes(n_per_task, seed, tasks, split)
     rows: list[dict] = []
     for chunk in _chunks(suite.items, chunk_size):
         rows += predict(judge, chunk, decision=None, swap=judge.config.swap, order={})
-    return compute_metrics(suite, rows)
+    return suite, rows
 
 
 # ------------------------------------------------------------------------------------------------- output
@@ -575,8 +662,20 @@ def _load_summary(x: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
     return json.loads(p.read_text())
 
 
-def compare_runs(a: str | Path | Mapping[str, Any], b: str | Path | Mapping[str, Any]) -> str:
-    """Two runs side by side (summary.json paths, run directories or summaries): each metric, and B - A."""
+def _predictions_beside(x: str | Path | Mapping[str, Any]) -> Path | None:
+    if isinstance(x, Mapping):
+        return None
+    p = Path(x)
+    p = (p if p.is_dir() else p.parent) / PREDICTIONS
+    return p if p.exists() else None
+
+
+def compare_runs(
+    a: str | Path | Mapping[str, Any], b: str | Path | Mapping[str, Any], *, replicates: int = 1000
+) -> str:
+    """Two runs side by side (summary.json paths, run directories or summaries): each metric, and B - A.
+    When both runs keep their predictions.jsonl and judged the same items, B - A also gets a 95% interval
+    from a paired bootstrap (`paired_bootstrap`, `replicates` draws; 0 for none)."""
     sa, sb = _load_summary(a), _load_summary(b)
     head = []
     for tag, s in (("A", sa), ("B", sb)):
@@ -589,14 +688,36 @@ def compare_runs(a: str | Path | Mapping[str, Any], b: str | Path | Mapping[str,
     for key in ("decision", "swap", "protocol"):
         if sa[key] != sb[key]:
             head.append(f"note: {key} differs ({sa[key]} vs {sb[key]})")
-    lines = [*head, f"{'metric':<28} {'A':>9} {'B':>9} {'B - A':>9}"]
+    paired: dict[str, dict] = {}
+    pa, pb = _predictions_beside(a), _predictions_beside(b)
+    if replicates and pa and pb and sa["suite"] == sb["suite"]:
+        try:
+            paired = paired_bootstrap(
+                sa["metric_rule"],
+                list(read_predictions(pa).values()),
+                list(read_predictions(pb).values()),
+                info=sa.get("suite_info"),
+                replicates=replicates,
+            )
+            head.append(f"interval: 95% paired bootstrap of B - A over the shared items, {replicates} draws")
+        except ValueError as e:
+            head.append(f"no interval: {e}")
+    lines = [*head, f"{'metric':<28} {'A':>9} {'B':>9} {'B - A':>9}" + ("  95% interval" if paired else "")]
     names = list(dict.fromkeys([*sa["metrics"], *sb["metrics"]]))
     for name in names:
         ea, eb = sa["metrics"].get(name, {}), sb["metrics"].get(name, {})
         va, vb = ea.get("value"), eb.get("value")
         pct = (ea or eb).get("kind", "accuracy") == "accuracy"
-        delta = "" if va is None or vb is None else (f"{100 * (vb - va):+.2f}" if pct else f"{vb - va:+.4f}")
-        lines.append(f"{name:<28} {_fmt(ea) if ea else '-':>9} {_fmt(eb) if eb else '-':>9} {delta:>9}")
+
+        def num(v: float, pct: bool = pct) -> str:
+            return f"{100 * v:+.2f}" if pct else f"{v:+.4f}"
+
+        delta = "" if va is None or vb is None else num(vb - va)
+        ci = paired.get(name, {})
+        interval = f"  [{num(ci['low'])}, {num(ci['high'])}]" if ci.get("low") is not None else ""
+        lines.append(
+            f"{name:<28} {_fmt(ea) if ea else '-':>9} {_fmt(eb) if eb else '-':>9} {delta:>9}{interval}"
+        )
     fa, fb = sa["failures"], sb["failures"]
     lines.append(
         f"{'failure rate':<28} {100 * fa['rate']:>8.2f}% {100 * fb['rate']:>8.2f}% "
@@ -654,9 +775,11 @@ __all__ = [
     "format_table",
     "pair_diff",
     "plot_summary",
+    "paired_bootstrap",
     "predict",
     "read_predictions",
     "run_bench",
+    "shapes_predictions",
     "shapes_report",
     "summarize",
 ]
