@@ -320,23 +320,8 @@ def test_cli_bench_shapes_equals_shapes_accuracy_script(tiny_model_dir, tmp_path
     model = tiny_model_dir("qwen2_vl")
     runner = CliRunner()
     out = tmp_path / "cli"
-    result = runner.invoke(
-        app,
-        [
-            "bench",
-            "--suite",
-            "shapes",
-            "--model",
-            model,
-            "--n",
-            "3",
-            "--seed",
-            "1",
-            "--out",
-            str(out),
-            "--plot",
-        ],
-    )
+    same = ["--model", model, "--n", "3", "--seed", "1"]
+    result = runner.invoke(app, ["bench", "--suite", "shapes", *same, "--out", str(out), "--plot"])
     assert result.exit_code == 0, result.output
     assert "image_gen/pair_with_ties" in result.output
     summary = json.loads((out / "summary.json").read_text())
@@ -344,20 +329,7 @@ def test_cli_bench_shapes_equals_shapes_accuracy_script(tiny_model_dir, tmp_path
 
     shapes_accuracy = _benchmark("shapes_accuracy")
     rows_path = tmp_path / "rows.jsonl"
-    script = shapes_accuracy.main(
-        [
-            "--model",
-            model,
-            "--n",
-            "3",
-            "--seed",
-            "1",
-            "--out",
-            str(tmp_path / "s.json"),
-            "--predictions",
-            str(rows_path),
-        ]
-    )
+    script = shapes_accuracy.main([*same, "--out", str(tmp_path / "s.json"), "--predictions", str(rows_path)])
     assert script["metrics"] == summary["metrics"]
     kept = read_predictions(rows_path)
     assert kept.keys() == read_predictions(out / PREDICTIONS).keys() and len(kept) == 24

@@ -575,24 +575,15 @@ def run_bench(
     return summary
 
 
-def shapes_report(
-    judge: Any,
-    n_per_task: int = 50,
-    seed: int = 0,
-    *,
-    chunk_size: int = 32,
-    tasks: Sequence[str] | None = None,
-    split: str = "test",
-) -> dict[str, dict]:
-    """The shapes-world metrics of `judge` (test split, n pairs and n points per task, world `seed`).
+def shapes_report(judge: Any, n_per_task: int = 50, seed: int = 0, **options: Any) -> dict[str, dict]:
+    """The shapes-world metrics of `judge` (test split, n pairs and n points per task, world `seed`;
+    `options` as `shapes_predictions`: chunk_size, tasks, split).
 
-    `unireward bench --suite shapes` and `benchmarks/shapes_accuracy.py` both come down to this: the same
-    suite, the same chunks, the same rows and `compute_metrics`, so their numbers agree by construction.
+    `unireward bench --suite shapes` and `benchmarks/shapes_accuracy.py` both come down to the same suite,
+    the same chunks, the same rows and `compute_metrics`, so their numbers agree by construction.
     The judge's own config decides how (`decision`, `point_decision`, and `swap`: each pair also judged as
     (b, a))."""
-    return compute_metrics(
-        *shapes_predictions(judge, n_per_task, seed, chunk_size=chunk_size, tasks=tasks, split=split)
-    )
+    return compute_metrics(*shapes_predictions(judge, n_per_task, seed, **options))
 
 
 def shapes_predictions(
