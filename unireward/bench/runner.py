@@ -661,6 +661,11 @@ def _predictions_beside(x: str | Path | Mapping[str, Any]) -> Path | None:
     return p if p.exists() else None
 
 
+def _signed(v: float, pct: bool) -> str:
+    """A difference as compare_runs prints it: points for accuracies, four decimals otherwise."""
+    return f"{100 * v:+.2f}" if pct else f"{v:+.4f}"
+
+
 def compare_runs(
     a: str | Path | Mapping[str, Any], b: str | Path | Mapping[str, Any], *, replicates: int = 1000
 ) -> str:
@@ -699,13 +704,11 @@ def compare_runs(
         ea, eb = sa["metrics"].get(name, {}), sb["metrics"].get(name, {})
         va, vb = ea.get("value"), eb.get("value")
         pct = (ea or eb).get("kind", "accuracy") == "accuracy"
-
-        def num(v: float, pct: bool = pct) -> str:
-            return f"{100 * v:+.2f}" if pct else f"{v:+.4f}"
-
-        delta = "" if va is None or vb is None else num(vb - va)
+        delta = "" if va is None or vb is None else _signed(vb - va, pct)
         ci = paired.get(name, {})
-        interval = f"  [{num(ci['low'])}, {num(ci['high'])}]" if ci.get("low") is not None else ""
+        interval = (
+            f"  [{_signed(ci['low'], pct)}, {_signed(ci['high'], pct)}]" if ci.get("low") is not None else ""
+        )
         lines.append(
             f"{name:<28} {_fmt(ea) if ea else '-':>9} {_fmt(eb) if eb else '-':>9} {delta:>9}{interval}"
         )
