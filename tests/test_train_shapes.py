@@ -392,6 +392,29 @@ def test_stage1_tower_serves_a_deeper_language_model(tmp_path):
     assert not meta["vision_pretraining"]["reused"]
 
 
+def test_a_trained_tower_serves_a_wider_language_model(tmp_path):
+    """`with_language_model` to a wider language model: the tower is kept whole, and the merger's
+    projection into the language model keeps its trained rows, the extra rows as a fresh model has them."""
+    from safetensors.torch import load_file
+
+    from unireward.tiny import build_tiny_model
+    from unireward.train.shapes import with_language_model
+
+    spec = TinySpec(image_size=56)
+    build_tiny_model("qwen2_vl", tmp_path / "judge", spec)
+    wider = dataclasses.replace(spec, hidden_size=96, num_heads=6, seed=1)
+    with_language_model(tmp_path / "judge", wider, tmp_path / "wide")
+    build_tiny_model("qwen2_vl", tmp_path / "fresh", wider)  # what the extra rows start as
+    judge, wide, fresh = (load_file(tmp_path / d / "model.safetensors") for d in ("judge", "wide", "fresh"))
+    out = [k for k in judge if k.startswith("visual.merger.mlp.2.")]
+    assert sorted(out) == ["visual.merger.mlp.2.bias", "visual.merger.mlp.2.weight"]
+    for k in out:
+        assert judge[k].shape[0] == 64 and wide[k].shape[0] == 96
+        assert torch.equal(wide[k][:64], judge[k]) and torch.equal(wide[k][64:], fresh[k][64:])
+    assert all(torch.equal(judge[k], wide[k]) for k in judge if k.startswith("visual.") and k not in out)
+    assert wide["model.embed_tokens.weight"].shape[1] == 96
+
+
 def test_lm_spec_keeps_the_default_tower():
     from unireward.train.shapes import default_spec, lm_spec
 

@@ -592,11 +592,17 @@ def reusable_stage1(base: Path, vision_curve_path: Path, spec: TinySpec, vision_
     return [json.loads(line) for line in vision_curve_path.read_text().splitlines() if line.strip()]
 
 
+_MERGER_OUT = "model.visual.merger.mlp.2."  # the merger's projection into the language model's width
+
+
 def with_language_model(base: Path, spec: TinySpec, out: Path) -> Path:
     """`base`'s vision tower (and merger) under a fresh language model of `spec`, saved to `out`.
 
-    Used when a reused stage 1 was trained beside a language model of another depth: the tower is what
-    stage 1 made; the language model is initialised as `build_tiny_model` would for `spec`.
+    Used when a reused stage 1 was trained beside a language model of another depth or width: the tower
+    is what stage 1 made; the language model is initialised as `build_tiny_model` would for `spec`. For a
+    wider language model the merger's output projection keeps its trained rows and the extra rows stay as
+    initialised, so the language model sees the trained visual features plus a few random ones of the
+    same merger input (research log, session 41).
     """
     from transformers import AutoModelForImageTextToText
 
@@ -608,6 +614,12 @@ def with_language_model(base: Path, spec: TinySpec, out: Path) -> Path:
     tower = {k: v for k, v in trained.state_dict().items() if k.startswith("model.visual.")}
     if not tower:
         raise ValueError(f"{base} has no model.visual.* weights to reuse")
+    own = fresh.state_dict()
+    for name, weight in list(tower.items()):
+        if name.startswith(_MERGER_OUT) and own[name].shape[0] > weight.shape[0]:
+            widened = own[name].clone()
+            widened[: weight.shape[0]] = weight
+            tower[name] = widened
     _, unexpected = fresh.load_state_dict(tower, strict=False)
     if unexpected:
         raise ValueError(f"the tower in {base} does not fit spec {spec}: {unexpected[:3]}")
