@@ -340,6 +340,13 @@ def main(argv: list[str] | None = None) -> None:
         "about 1.5x the SFT steps per minute at G=8 (default %(default)s: batches as drawn)",
     )
     parser.add_argument("--threads", type=int, default=d.threads)
+    parser.add_argument(
+        "--store-dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="the weights written to --out: bfloat16 halves the file, so a wider judge still ships in a few "
+        "MB (training runs in float32 either way, and the judge loads them back as float32 on CPU)",
+    )
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument(
         "--unfreeze-vision",
@@ -515,6 +522,27 @@ def two_numbers(parser, flag: str, form: str, value: str) -> tuple[int, int]:
     return a, b
 
 
+def store_weights_as(model_dir: Path, dtype: str) -> None:
+    """Round `model_dir`'s floating-point weights to `dtype` in place and record it in its config, so
+    loaders that follow the config (vLLM, `dtype="auto"`) read them as stored."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    path = model_dir / "model.safetensors"
+    weights = load_file(path)
+    target = getattr(torch, dtype)
+    save_file(
+        {k: v.to(target) if v.is_floating_point() else v for k, v in weights.items()},
+        path,
+        metadata={"format": "pt"},
+    )
+    config = json.loads((model_dir / "config.json").read_text())
+    for section in (config, config.get("text_config", {}), config.get("vision_config", {})):
+        if "dtype" in section or "torch_dtype" in section:
+            section["dtype" if "dtype" in section else "torch_dtype"] = dtype
+    (model_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
 def write_assets(result, args) -> None:
     """Copy the model to --out with its metadata, learning curve (JSONL + PNG) and model card."""
     from safetensors.torch import load_file
@@ -529,6 +557,9 @@ def write_assets(result, args) -> None:
     for f in trained.iterdir():
         if f.is_file() and not f.name.startswith(("training_args", "train_log", "log_history")):
             shutil.copy2(f, out / f.name)
+    store_dtype = getattr(args, "store_dtype", "float32")
+    if store_dtype != "float32":
+        store_weights_as(out, store_dtype)
     meta = json.loads((trained / "unireward.json").read_text())
     lm = json.loads((trained / "config.json").read_text())["text_config"]
     stage1 = meta.get("vision_pretraining") or {}
@@ -545,6 +576,7 @@ def write_assets(result, args) -> None:
             "training_minutes": round(minutes, 1),
             "command": " ".join(["python", "scripts/train_default_model.py", *sys.argv[1:]]),
             "records_per_task_mode": args.n,
+            "stored_dtype": store_dtype,
             "base_model": "unireward.tiny qwen2_vl (default_spec's tower, language model "
             f"{lm['num_hidden_layers']} layers x {lm['hidden_size']}) after "
             + (
@@ -611,6 +643,11 @@ def write_assets(result, args) -> None:
     )
     threads = "one CPU thread" if meta.get("threads", 1) == 1 else f"{meta['threads']} CPU threads"
     n_params = sum(v.numel() for v in load_file(out / "model.safetensors").values())
+    stored = (
+        f", stored in {store_dtype} (the judge loads them as float32 on CPU)"
+        if store_dtype != "float32"
+        else ""
+    )
     tps = json.loads((trained / "config.json").read_text())["vision_config"]["temporal_patch_size"]
     clip_tokens = (
         "temporal patch 8, so one visual patch holds a whole 8-frame clip (16 visual tokens per clip)"
@@ -632,8 +669,8 @@ answers only: it is a demonstration and test model, not a general reward model.
 - protocol `{PROTOCOL}`; it writes its reasoning, then the verdict or score. `load_judge()` ranks pairs by
   decision `reason` with `swap` (the verdict's probabilities after the written reasoning, averaged over
   both orders) and scores points by `generate` (the written integer)
-- architecture: Qwen2-VL, {n_params / 1e6:.1f} M parameters; 112 px images, 16 visual tokens per image;
-  {clip_tokens}
+- architecture: Qwen2-VL, {n_params / 1e6:.1f} M parameters{stored}; 112 px images, 16 visual tokens per
+  image; {clip_tokens}
 - training: `{meta["command"]}`, {minutes:.1f} minutes of wall-clock on {threads}{budget}, in two
   stages:
   1. {stage1_item}

@@ -180,6 +180,21 @@ def test_default_model_assets_have_a_model_card_and_a_curve(tmp_path):
         True,
         "generate",
     )
+    # Stored in bfloat16: half the file, the config says so, and the judge loads them back as float32.
+    halved = tmp_path / "assets-bf16"
+    module.write_assets(
+        result, argparse.Namespace(**{**vars(args), "out": halved, "store_dtype": "bfloat16"})
+    )
+    from safetensors.torch import load_file
+
+    full, half = (load_file(d / "model.safetensors") for d in (out, halved))
+    assert all(half[k].dtype == torch.bfloat16 and torch.equal(half[k], full[k].bfloat16()) for k in full)
+    assert (halved / "model.safetensors").stat().st_size < 0.6 * (out / "model.safetensors").stat().st_size
+    assert json.loads((halved / "config.json").read_text())["text_config"]["dtype"] == "bfloat16"
+    assert json.loads((halved / "unireward.json").read_text())["stored_dtype"] == "bfloat16"
+    assert "stored in bfloat16" in (halved / "README.md").read_text() and "stored in" not in card
+    reloaded = load_judge(halved, dtype="float32").backend.model
+    assert next(reloaded.parameters()).dtype == torch.float32
     fresh = argparse.Namespace(n=None, batch_size=8)
     warm = {
         "describe": "lookup-checks",
