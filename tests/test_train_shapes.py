@@ -428,6 +428,8 @@ def test_a_trained_tower_serves_a_wider_language_model(tmp_path):
         assert torch.equal(wide[k][:64], judge[k]) and torch.equal(wide[k][64:], fresh[k][64:])
     assert all(torch.equal(judge[k], wide[k]) for k in judge if k.startswith("visual.") and k not in out)
     assert wide["model.embed_tokens.weight"].shape[1] == 96
+    with pytest.raises(ValueError, match="writes 96-wide visual features; give a language model at least"):
+        with_language_model(tmp_path / "wide", spec, tmp_path / "narrow")
 
 
 def test_lm_spec_keeps_the_default_tower():

@@ -598,11 +598,11 @@ _MERGER_OUT = "model.visual.merger.mlp.2."  # the merger's projection into the l
 def with_language_model(base: Path, spec: TinySpec, out: Path) -> Path:
     """`base`'s vision tower (and merger) under a fresh language model of `spec`, saved to `out`.
 
-    Used when a reused stage 1 was trained beside a language model of another depth or width: the tower
-    is what stage 1 made; the language model is initialised as `build_tiny_model` would for `spec`. For a
-    wider language model the merger's output projection keeps its trained rows and the extra rows stay as
-    initialised, so the language model sees the trained visual features plus a few random ones of the
-    same merger input (research log, session 41).
+    Used when a reused stage 1 was trained beside a language model of another depth, and by
+    `init_tower`: the tower is what stage 1 made; the language model is initialised as `build_tiny_model`
+    would for `spec`. For a wider language model the merger's output projection keeps its trained rows
+    and the extra rows stay as initialised, so the language model sees the trained visual features plus a
+    few random ones of the same merger input (research log, session 41).
     """
     from transformers import AutoModelForImageTextToText
 
@@ -616,6 +616,11 @@ def with_language_model(base: Path, spec: TinySpec, out: Path) -> Path:
         raise ValueError(f"{base} has no model.visual.* weights to reuse")
     own = fresh.state_dict()
     for name, weight in list(tower.items()):
+        if name.startswith(_MERGER_OUT) and own[name].shape[0] < weight.shape[0]:
+            raise ValueError(
+                f"the tower in {base} writes {weight.shape[0]}-wide visual features; give a language model "
+                f"at least that wide (spec hidden_size {spec.hidden_size})"
+            )
         if name.startswith(_MERGER_OUT) and own[name].shape[0] > weight.shape[0]:
             widened = own[name].clone()
             widened[: weight.shape[0]] = weight
