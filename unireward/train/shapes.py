@@ -615,16 +615,16 @@ def with_language_model(base: Path, spec: TinySpec, out: Path) -> Path:
     if not tower:
         raise ValueError(f"{base} has no model.visual.* weights to reuse")
     own = fresh.state_dict()
-    for name, weight in list(tower.items()):
-        if name.startswith(_MERGER_OUT) and own[name].shape[0] < weight.shape[0]:
+    for name in [k for k in tower if k.startswith(_MERGER_OUT)]:
+        trained_rows = tower[name].shape[0]
+        if own[name].shape[0] < trained_rows:
             raise ValueError(
-                f"the tower in {base} writes {weight.shape[0]}-wide visual features; give a language model "
+                f"the tower in {base} writes {trained_rows}-wide visual features; give a language model "
                 f"at least that wide (spec hidden_size {spec.hidden_size})"
             )
-        if name.startswith(_MERGER_OUT) and own[name].shape[0] > weight.shape[0]:
-            widened = own[name].clone()
-            widened[: weight.shape[0]] = weight
-            tower[name] = widened
+        widened = own[name].clone()  # as wide as the language model; equal widths copy every row
+        widened[:trained_rows] = tower[name]
+        tower[name] = widened
     _, unexpected = fresh.load_state_dict(tower, strict=False)
     if unexpected:
         raise ValueError(f"the tower in {base} does not fit spec {spec}: {unexpected[:3]}")
