@@ -60,6 +60,14 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument(
+        "--samples",
+        type=int,
+        default=1,
+        help="answers sampled per item and averaged, where the decision generates (1: greedy; see "
+        "unireward.judge.core); costs that many times the generation",
+    )
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --samples")
+    parser.add_argument(
         "--split",
         default="test",
         choices=("test", "train"),
@@ -83,6 +91,8 @@ def main(argv: list[str] | None = None) -> dict:
         swap=args.swap,
         batch_size=args.batch_size,
         frame_policy=BENCH_FRAME_POLICY,
+        samples=args.samples,
+        temperature=args.temperature,
     )
     start = time.perf_counter()
     suite, rows = shapes_predictions(judge, args.n, args.seed, split=args.split)

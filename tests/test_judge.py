@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -451,3 +452,125 @@ def test_reason_follows_the_written_reasoning_on_a_real_model(tiny_judge, monkey
         assert odds[outcome] == pytest.approx(x - ref["A"], abs=1e-4), outcome
     without = {o: math.log(logits.probs[o] / logits.probs["A"]) for o in ref}
     assert max(abs(odds[o] - without[o]) for o in ref) > 1e-3  # the reasoning is in the context
+
+
+class SamplingBackend(ScriptedBackend):
+    """Answers scripted per draw: `draws[k]` holds the answers of the k-th sampled pass, one per item.
+    Records the temperature and seed of every pass."""
+
+    def __init__(self, draws, logprob_by_ending=None):
+        super().__init__([])
+        self.draws = [list(d) for d in draws]
+        self.table = logprob_by_ending or {}
+        self.calls: list[tuple[float, int | None]] = []
+
+    def generate(self, batch, max_new_tokens, temperature=0.0, seed=None):
+        self.calls.append((temperature, seed))
+        return [self.draws[len(self.calls) - 1].pop(0) for _ in batch]
+
+    def continuation_logprobs(self, batch, continuations):
+        return [
+            [self.table[c.rpartition("\n")[0]][c.rpartition("\n")[2]] for c in conts]
+            for conts in continuations
+        ]
+
+
+def test_sampled_generate_votes_and_counts_unparsed_samples():
+    item = _img_pair()
+    a, b = "Image 1 is better than Image 2.", "Image 2 is better than Image 1."
+    backend = SamplingBackend([[a], ["no verdict"], [a], [b]])
+    config = JudgeConfig(decision="generate", samples=4, temperature=0.7, seed=10)
+    v = Judge(backend, config).rank([item])[0]
+    assert backend.calls == [(0.7, 10), (0.7, 11), (0.7, 12), (0.7, 13)]
+    assert v.ok and v.winner == "A" and v.samples == 4 and v.failed_samples == 1
+    assert v.probs == pytest.approx({"A": 2 / 3, "B": 1 / 3, "tie": 0.0})
+    assert v.raw_text.split("\n") == [
+        "[sample 1]",
+        a,
+        "[sample 2]",
+        "no verdict",
+        "[sample 3]",
+        a,
+        "[sample 4]",
+        b,
+    ]
+
+    level = Judge(SamplingBackend([[a], [b]]), dataclasses.replace(config, samples=2)).rank([item])[0]
+    assert level.winner == "tie" and level.probs["A"] == level.probs["B"] == 0.5
+
+    none = Judge(SamplingBackend([["?"], ["??"]]), dataclasses.replace(config, samples=2)).rank([item])[0]
+    assert none.winner is None and none.failure.kind == "parse" and none.failed_samples == 2
+    assert "[sample 2]\n??" in none.raw_text
+
+
+def test_sampled_generate_swap_averages_vote_shares_of_both_orders():
+    a, b = "Image 1 is better than Image 2.", "Image 2 is better than Image 1."
+    # (a, b) draws A, A, B; then (b, a) draws "Image 2" three times, which is A in (a, b) terms.
+    backend = SamplingBackend([[a], [a], [b], [b], [b], [b]])
+    v = Judge(backend, JudgeConfig(decision="generate", samples=3, swap=True)).rank([_img_pair()])[0]
+    assert backend.calls == [(1.0, 0), (1.0, 1), (1.0, 2)] * 2
+    assert v.winner == "A" and v.swap_consistent is True
+    assert v.probs == pytest.approx({"A": 5 / 6, "B": 1 / 6, "tie": 0.0})
+    assert v.samples == 6 and v.failed_samples == 0
+
+
+def test_sampled_points_average_written_scores_or_expected_values():
+    item = PointItem("video_und", "Which way?", "Left.", media=random_video(3))
+    draws = [["Final Score: 4"], ["Final Score: 5"], ["Final Score: 4"], ["nothing"]]
+    s = Judge(SamplingBackend(draws), JudgeConfig(decision="generate", samples=4)).score([item])[0]
+    assert s.value == pytest.approx(13 / 3) and s.failed_samples == 1 and s.samples == 4
+    assert s.probs == pytest.approx({"4": 2 / 3, "5": 1 / 3})
+
+    # "reason": each sample's reasoning gives its own score distribution; the judge averages them.
+    first = {f"Final Score: {n}": math.log(1.0 if n == 2 else 1e-12) for n in range(1, 6)}
+    second = {f"Final Score: {n}": math.log(0.5 if n in (4, 5) else 1e-12) for n in range(1, 6)}
+    backend = SamplingBackend(
+        [["left, fast\nFinal Score: 2"], ["right, slow\nFinal Score: 5"]],
+        {"left, fast": first, "right, slow": second},
+    )
+    r = Judge(backend, JudgeConfig(decision="reason", samples=2, temperature=0.5)).score([item])[0]
+    assert r.value == pytest.approx((2 + 4.5) / 2, abs=1e-6)
+    assert r.probs["2"] == pytest.approx(0.5) and r.probs["5"] == pytest.approx(0.25)
+    assert r.raw_text.startswith("[sample 1]\nleft, fast") and r.samples == 2 and r.failed_samples == 0
+
+
+def test_sampled_reason_verdict_averages_the_verdict_probabilities():
+    item = PairItem("video_und", "Which way?", "Left.", "Right.", media=random_video(1))
+    judge_config = JudgeConfig(decision="reason", samples=3)
+    one, two = Judge(ScriptedBackend([]), judge_config).protocol.pair_choices(item.task).values()
+    table = {
+        "Answer 1: right": {one: math.log(0.9), two: math.log(0.1)},
+        "Answer 1: wrong": {one: math.log(0.4), two: math.log(0.6)},
+    }
+    draws = [["Answer 1: right\nx"], ["Answer 1: wrong\nx"], ["Answer 1: wrong\nx"]]
+    v = Judge(SamplingBackend(draws, table), judge_config).rank([item])[0]
+    assert v.probs["A"] == pytest.approx((0.9 + 0.4 + 0.4) / 3) and v.winner == "A"
+    assert v.samples == 3 and v.raw_text.count("[sample ") == 3
+
+
+def test_sampling_needs_a_temperature_and_a_positive_count():
+    with pytest.raises(ValueError, match="temperature above 0"):
+        JudgeConfig(decision="reason", samples=3, temperature=0.0)
+    with pytest.raises(ValueError, match="samples must be at least 1"):
+        JudgeConfig(samples=0)
+    # One sample stays greedy: a backend that only knows greedy decoding is called as before.
+    v = Judge(ScriptedBackend(["Image 1 is better than Image 2."]), JudgeConfig(decision="generate"))
+    assert v.rank([_img_pair()])[0].samples is None
+
+
+def test_hf_sampling_is_seeded_and_leaves_the_global_generator_alone(tiny_model_dir):
+    judge = load_judge(tiny_model_dir("qwen2_vl"), max_new_tokens=12)
+    backend = judge.backend
+    prepared, _ = judge._prepare(
+        [judge.protocol.pair_conversation(it) for it in pair_items()[:2]], pair_items()[:2]
+    )
+    batch = [prepared[0], prepared[1]]
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = backend.generate(batch, 12, temperature=1.0, seed=5)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert backend.generate(batch, 12, temperature=1.0, seed=5) == first
+    others = [backend.generate(batch, 12, temperature=1.0, seed=s) for s in (6, 7, 8)]
+    assert any(o != first for o in others)  # a random tiny model's next-token distribution is broad
+    greedy = backend.generate(batch, 12)
+    assert backend.generate(batch, 12) == greedy

@@ -139,6 +139,8 @@ class Verdict:
     scores: dict[str, tuple[float, float]] | None = None
     swap_consistent: bool | None = None
     id: str | None = None
+    samples: int | None = None  # answers drawn for this verdict, where it averages sampled answers
+    failed_samples: int | None = None  # of those, answers that could not be parsed (generate)
 
     @property
     def ok(self) -> bool:
@@ -162,6 +164,8 @@ class Score:
     frame_policy: dict | None = None
     failure: Failure | None = None
     id: str | None = None
+    samples: int | None = None  # answers drawn for this score, where it averages sampled answers
+    failed_samples: int | None = None  # of those, answers that could not be parsed (generate)
 
     @property
     def ok(self) -> bool:

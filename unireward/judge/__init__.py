@@ -32,6 +32,9 @@ def load_judge(
     batch_size: int = 8,
     max_new_tokens: int = 512,
     frame_policy: FramePolicy | None = None,
+    samples: int = 1,
+    temperature: float = 1.0,
+    seed: int = 0,
     **backend_kwargs: Any,
 ) -> Judge:
     """Load a reward model and wrap it in a Judge.
@@ -48,6 +51,8 @@ def load_judge(
     The recorded choice is a whole: with decision None, the model's recorded `point_decision` and `swap`
     come with it (the shipped model ranks by "reason" in both orders and scores by "generate"); a decision
     passed here is used for ranking and scoring alike, with `swap` as passed (default off).
+    samples, temperature, seed: test-time agreement where the decision generates: `samples` answers per
+    item drawn at `temperature` and averaged (see unireward.judge.core); 1 keeps greedy decoding.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -63,6 +68,9 @@ def load_judge(
         batch_size=batch_size,
         max_new_tokens=max_new_tokens,
         frame_policy=frame_policy or FramePolicy(),
+        samples=samples,
+        temperature=temperature,
+        seed=seed,
     )
     if backend == "openai":
         from unireward.judge.openai import OpenAIBackend

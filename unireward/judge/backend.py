@@ -54,8 +54,11 @@ class Backend(TypingProtocol):
     name: str
     frame_multiple: int  # videos must have a multiple of this many frames (2 for Qwen-VL)
 
-    def generate(self, batch: list[Prepared], max_new_tokens: int) -> list[str]:
-        """Greedy answers, one per conversation."""
+    def generate(
+        self, batch: list[Prepared], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None
+    ) -> list[str]:
+        """One answer per conversation: greedy at temperature 0, else sampled (seeded when `seed` is given).
+        The judge passes temperature and seed only when it samples, so a greedy-only backend still works."""
         ...
 
     def continuation_logprobs(

@@ -15,6 +15,11 @@ Two ways to decide, chosen by `decision`:
   verdict can only be one the protocol allows (no "Answer 1 is better than Answer 1"), and scores are
   expected values rather than integers. One more forward pass per item than "generate".
 
+`samples` > 1 is test-time agreement for the two decisions that generate: each item gets that many answers
+sampled at `temperature` instead of one greedy answer, and the judgement is their average ("reason":
+verdict probabilities or expected scores; "generate": vote shares or the mean written score). It costs
+`samples` times the generation and can only change items whose answers vary with the sampling.
+
 Each item's media are loaded and validated before any model call; a broken item fails alone.
 """
 
@@ -52,6 +57,11 @@ class JudgeConfig:
     batch_size: int = 8
     max_new_tokens: int = 512
     frame_policy: FramePolicy = field(default_factory=FramePolicy)
+    # Answers sampled per item where the decision generates (1: one greedy answer), at `temperature`; the
+    # k-th sample of every batch is drawn with random seed `seed + k`, so a run repeats exactly.
+    samples: int = 1
+    temperature: float = 1.0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
@@ -62,6 +72,13 @@ class JudgeConfig:
             )
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if self.samples < 1:
+            raise ValueError(f"samples must be at least 1, got {self.samples}")
+        if self.samples > 1 and not self.temperature > 0:
+            raise ValueError(
+                f"sampling {self.samples} answers per item needs a temperature above 0, got "
+                f"{self.temperature}; use samples=1 for greedy decoding"
+            )
 
 
 class Judge:
@@ -109,28 +126,16 @@ class Judge:
         order = _bucket([i for i in range(len(items)) if i in prepared], prepared)
         for chunk in self._chunks(order, progress, "score"):
             batch = [prepared[i] for i in chunk]
-            texts = [""] * len(chunk)
-            if decision != "logits":
-                texts = self.backend.generate(batch, self.config.max_new_tokens)
+            answers = self._answers(batch, decision)
             if decision == "generate":
-                for i, text in zip(chunk, texts):
-                    parsed = self.protocol.parse_point(items[i].task, text)
-                    results[i] = self._score_result(
-                        items[i],
-                        decision,
-                        value=parsed.value,
-                        dimensions=parsed.dimensions,
-                        raw_text=text,
-                        failure=parsed.failure,
-                    )
+                for i, texts in zip(chunk, answers):
+                    parsed = [self.protocol.parse_point(items[i].task, t) for t in texts]
+                    results[i] = self._score_result(items[i], decision, **_written_scores(parsed, texts))
             else:
                 choices = [self.protocol.point_choices(items[i].task) for i in chunk]
-                conts = [
-                    [reasoning(t) + c.prefix + v for v in c.values.values()] for t, c in zip(texts, choices)
-                ]
-                logps = self.backend.continuation_logprobs(batch, conts)
-                for i, c, lp, text in zip(chunk, choices, logps, texts):
-                    probs = _normalise(lp, items[i])
+                endings = [[c.prefix + v for v in c.values.values()] for c in choices]
+                chunk_probs = self._choice_probs(batch, [items[i] for i in chunk], answers, endings)
+                for i, c, probs, texts in zip(chunk, choices, chunk_probs, answers):
                     values = list(c.values)
                     value = sum(p * v for p, v in zip(probs, values))
                     results[i] = self._score_result(
@@ -138,7 +143,8 @@ class Judge:
                         decision,
                         value=value,
                         probs={_fmt(v): p for v, p in zip(values, probs)},
-                        raw_text=text if decision == "reason" else None,
+                        raw_text=_joined(texts) if decision == "reason" else None,
+                        **_sampled(texts, 0),
                     )
         return results  # type: ignore[return-value]
 
@@ -149,6 +155,15 @@ class Judge:
             "decision": self.config.decision,
             "point_decision": self.config.point_decision or self.config.decision,
             "swap": self.config.swap,
+            **(
+                {
+                    "samples": self.config.samples,
+                    "temperature": self.config.temperature,
+                    "seed": self.config.seed,
+                }
+                if self.config.samples > 1
+                else {}
+            ),
             "frame_policy": self.frame_policy.to_dict(),
         }
 
@@ -169,31 +184,50 @@ class Judge:
         order = _bucket([i for i in range(len(items)) if i in prepared], prepared)
         for chunk in self._chunks(order, progress, "rank"):
             batch = [prepared[i] for i in chunk]
-            texts = [""] * len(chunk)
-            if decision != "logits":
-                texts = self.backend.generate(batch, self.config.max_new_tokens)
+            answers = self._answers(batch, decision)
             if decision == "generate":
-                for i, text in zip(chunk, texts):
-                    parsed = self.protocol.parse_pair(items[i].task, text)
-                    results[i] = self._verdict(
-                        items[i],
-                        decision,
-                        winner=parsed.winner,
-                        raw_text=text,
-                        failure=parsed.failure,
-                        scores=parsed.scores,
-                    )
+                for i, texts in zip(chunk, answers):
+                    parsed = [self.protocol.parse_pair(items[i].task, t) for t in texts]
+                    results[i] = self._verdict(items[i], decision, **_votes(parsed, texts))
             else:
                 choices = [self.protocol.pair_choices(items[i].task) for i in chunk]
-                conts = [[reasoning(t) + v for v in c.values()] for t, c in zip(texts, choices)]
-                logps = self.backend.continuation_logprobs(batch, conts)
-                for i, c, lp, text in zip(chunk, choices, logps, texts):
-                    probs = dict(zip(c.keys(), _normalise(lp, items[i])))
+                endings = [list(c.values()) for c in choices]
+                chunk_probs = self._choice_probs(batch, [items[i] for i in chunk], answers, endings)
+                for i, c, chosen, texts in zip(chunk, choices, chunk_probs, answers):
+                    probs = dict(zip(c.keys(), chosen))
                     probs = {o: probs.get(o, 0.0) for o in OUTCOMES}
                     winner = max(c.keys(), key=lambda o: probs[o])
-                    raw = text if decision == "reason" else None
-                    results[i] = self._verdict(items[i], decision, winner=winner, probs=probs, raw_text=raw)
+                    raw = _joined(texts) if decision == "reason" else None
+                    results[i] = self._verdict(
+                        items[i], decision, winner=winner, probs=probs, raw_text=raw, **_sampled(texts, 0)
+                    )
         return results  # type: ignore[return-value]
+
+    def _answers(self, batch: list[Prepared], decision: str) -> list[list[str]]:
+        """Each conversation's generated answers: none for "logits", else one greedy answer, or `samples`
+        answers drawn at the temperature (sample k of the batch seeded with `seed + k`)."""
+        if decision == "logits":
+            return [[""] for _ in batch]
+        cfg = self.config
+        if cfg.samples == 1:
+            return [[t] for t in self.backend.generate(batch, cfg.max_new_tokens)]
+        draws = [
+            self.backend.generate(batch, cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed + k)
+            for k in range(cfg.samples)
+        ]
+        return [list(texts) for texts in zip(*draws)]
+
+    def _choice_probs(
+        self, batch: list[Prepared], items: list, answers: list[list[str]], endings: list[list[str]]
+    ) -> list[list[float]]:
+        """Per conversation, the probabilities of its protocol endings (verdicts or scores) after the
+        reasoning of each of its answers, averaged over the answers: one scoring pass per answer."""
+        per_answer = []
+        for k in range(len(answers[0])):
+            conts = [[reasoning(texts[k]) + e for e in ends] for texts, ends in zip(answers, endings)]
+            logps = self.backend.continuation_logprobs(batch, conts)
+            per_answer.append([_normalise(lp, item) for item, lp in zip(items, logps)])
+        return [_mean([probs[n] for probs in per_answer]) for n in range(len(batch))]
 
     def _prepare(
         self, convs: list[Conversation], items: list
@@ -258,6 +292,65 @@ def reasoning(answer: str) -> str:
     return head + newline
 
 
+def _joined(texts: list[str]) -> str:
+    """One answer as it is; several as `[sample k]` blocks, so every sampled answer is kept."""
+    if len(texts) == 1:
+        return texts[0]
+    return "\n".join(f"[sample {k + 1}]\n{t}" for k, t in enumerate(texts))
+
+
+def _sampled(texts: list[str], failed: int) -> dict:
+    """The record of a sampled judgement: how many answers were drawn and how many could not be parsed."""
+    return {} if len(texts) == 1 else {"samples": len(texts), "failed_samples": failed}
+
+
+def _mean(rows: list[list[float]]) -> list[float]:
+    return [sum(col) / len(rows) for col in zip(*rows)]
+
+
+def _votes(parsed: list, texts: list[str]) -> dict:
+    """A generate verdict from one or more parsed answers: the most voted outcome (a tie between outcomes
+    is reported as "tie"), vote shares as probs; a failure only when no answer parsed."""
+    good = [p for p in parsed if p.failure is None]
+    kw: dict = {"raw_text": _joined(texts), **_sampled(texts, len(parsed) - len(good))}
+    if not good:
+        return kw | {"failure": parsed[0].failure}
+    if len(parsed) == 1:
+        return kw | {"winner": good[0].winner, "scores": good[0].scores}
+    votes = {o: sum(p.winner == o for p in good) for o in OUTCOMES}
+    top = max(votes.values())
+    leaders = [o for o in OUTCOMES if votes[o] == top]
+    scores = None
+    if all(p.scores for p in good):
+        keys = set.intersection(*(set(p.scores) for p in good))
+        scores = {
+            k: tuple(sum(p.scores[k][j] for p in good) / len(good) for j in (0, 1)) for k in sorted(keys)
+        }
+    return kw | {
+        "winner": leaders[0] if len(leaders) == 1 else "tie",
+        "probs": {o: v / len(good) for o, v in votes.items()},
+        "scores": scores or None,
+    }
+
+
+def _written_scores(parsed: list, texts: list[str]) -> dict:
+    """A generate score from one or more parsed answers: the mean written value (and dimensions), with the
+    share of each written value as probs; a failure only when no answer parsed."""
+    good = [p for p in parsed if p.failure is None]
+    kw: dict = {"raw_text": _joined(texts), **_sampled(texts, len(parsed) - len(good))}
+    if not good:
+        return kw | {"failure": parsed[0].failure, "dimensions": parsed[0].dimensions}
+    if len(parsed) == 1:
+        return kw | {"value": good[0].value, "dimensions": good[0].dimensions}
+    keys = set.intersection(*(set(p.dimensions) for p in good))
+    written = [_fmt(p.value) for p in good]
+    return kw | {
+        "value": sum(p.value for p in good) / len(good),
+        "dimensions": {k: sum(p.dimensions[k] for p in good) / len(good) for k in sorted(keys)},
+        "probs": {v: written.count(v) / len(good) for v in sorted(set(written), key=float)},
+    }
+
+
 def _normalise(logprobs: list[float], item: Any) -> list[float]:
     """Softmax over the candidates' log-probabilities; NaN means a broken model, which must not pass."""
     if any(math.isnan(x) for x in logprobs):
@@ -275,15 +368,23 @@ def _combine_swapped(first: Verdict, second: Verdict, decision: str) -> Verdict:
     raw = None
     if first.raw_text is not None or second.raw_text is not None:
         raw = f"[a, b]\n{first.raw_text}\n[b, a]\n{second.raw_text}"
+    sampled = {}
+    if first.samples is not None and second.samples is not None:
+        sampled = {
+            "samples": first.samples + second.samples,
+            "failed_samples": first.failed_samples + second.failed_samples,
+        }
     if not first.ok or not second.ok:
         failure = first.failure or second.failure
-        return dataclasses.replace(first, winner=None, probs=None, raw_text=raw, failure=failure)
+        return dataclasses.replace(first, winner=None, probs=None, raw_text=raw, failure=failure, **sampled)
     back = _SWAP[second.winner]
     consistent = first.winner == back
-    if decision in ("logits", "reason"):
+    if decision in ("logits", "reason") or sampled:
         probs = {o: (first.probs[o] + second.probs[_SWAP[o]]) / 2 for o in OUTCOMES}
         allowed = [o for o in OUTCOMES if o != "tie" or first.probs["tie"] > 0 or second.probs["tie"] > 0]
         winner = max(allowed, key=lambda o: probs[o])
+        if decision == "generate" and sum(probs[o] == probs[winner] for o in allowed) > 1:
+            winner = "tie"  # sampled votes level across both orders
     else:
         votes = {o: (first.winner == o) + (back == o) for o in OUTCOMES}
         probs = {o: v / 2 for o, v in votes.items()}
@@ -296,7 +397,7 @@ def _combine_swapped(first: Verdict, second: Verdict, decision: str) -> Verdict:
             if k in second.scores
         }
     return dataclasses.replace(
-        first, winner=winner, probs=probs, raw_text=raw, scores=scores, swap_consistent=consistent
+        first, winner=winner, probs=probs, raw_text=raw, scores=scores, swap_consistent=consistent, **sampled
     )
 
 

@@ -121,15 +121,26 @@ class HFBackend:
     # -- decisions -----------------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def generate(self, batch: list[Prepared], max_new_tokens: int) -> list[str]:
+    def generate(
+        self, batch: list[Prepared], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None
+    ) -> list[str]:
         enc = self._encode(batch)
-        out = self.model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            eos_token_id=self.end_token_id,
-            pad_token_id=self.tokenizer.pad_token_id,
-        )
+        # Sampling draws from the whole distribution at `temperature` (no top-k / top-p cut, whatever the
+        # checkpoint's generation config says), from a seeded generator that leaves the global one as it was.
+        sampling = {"do_sample": False}
+        if temperature > 0:
+            sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            out = self.model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=self.end_token_id,
+                pad_token_id=self.tokenizer.pad_token_id,
+                **sampling,
+            )
         new_tokens = out[:, enc["input_ids"].shape[1] :]
         return [t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 

@@ -136,13 +136,18 @@ class OpenAIBackend:
 
     # -- the Backend API ----------------------------------------------------------------------------------
 
-    def generate(self, batch: list[Prepared], max_new_tokens: int) -> list[str]:
-        """Greedy answers (temperature 0), special tokens skipped and whitespace stripped as in hf."""
+    def generate(
+        self, batch: list[Prepared], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None
+    ) -> list[str]:
+        """Answers at `temperature` (0: greedy), special tokens skipped and whitespace stripped as in hf;
+        `seed` goes to the server (vLLM and SGLang honour a per-request seed)."""
         requests = [
             self._chat_body(build_messages(c, self.video_input, self.max_video_frames)) for c in batch
         ]
         for body in requests:
-            body.update(max_tokens=max_new_tokens, temperature=0.0)
+            body.update(max_tokens=max_new_tokens, temperature=temperature)
+            if temperature > 0:
+                body.update(top_p=1.0, **({} if seed is None else {"seed": seed}))
         servers = [self._pick_server() for _ in batch]
         replies = self._run(
             self._gather(self._post(s, "/v1/chat/completions", b) for s, b in zip(servers, requests))
