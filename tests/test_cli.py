@@ -129,3 +129,19 @@ def test_rank_swaps_as_the_model_records_unless_told(tiny_model_dir, tmp_path):
         assert result.exit_code == 0, result.output
         (row,) = [json.loads(x) for x in out.read_text().splitlines()]
         assert (row["swap_consistent"] is not None) is swapped, extra
+
+
+def test_score_samples_answers_when_asked(tiny_model_dir, tmp_path):
+    random_image(1).save(tmp_path / "a.png")
+    src = tmp_path / "items.jsonl"
+    src.write_text(json.dumps({"task": "image_gen", "prompt": "a red circle", "candidate": "a.png"}))
+    out = tmp_path / "s.jsonl"
+    args = ["score", "-i", str(src), "-o", str(out), "--model", tiny_model_dir("qwen2_vl")]
+    result = runner.invoke(app, [*args, "--decision", "reason", "--samples", "3", "--temperature", "0.8"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(out.read_text())
+    assert row["samples"] == 3 and row["failed_samples"] == 0 and row["raw_text"].count("[sample ") == 3
+    assert 1 <= row["value"] <= 5
+
+    bad = runner.invoke(app, [*args, "--samples", "2", "--temperature", "0"])
+    assert bad.exit_code != 0 and "temperature above 0" in bad.output

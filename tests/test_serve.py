@@ -445,7 +445,9 @@ def test_serve_command_options():
     result = runner.invoke(app, ["--help"], terminal_width=200)
     assert result.exit_code == 0
     options = "--token --media-root --max-request-bytes --max-items --timeout-s --batching --max-batch-size"
-    for option in (options + " --max-wait-ms --reward-task --failed-reward").split():
+    for option in (options + " --max-wait-ms --reward-task --failed-reward --samples --temperature").split():
         assert option in result.output, option
     result = runner.invoke(app, ["--batching", "sometimes"])  # refused before any model is loaded
     assert result.exit_code != 0 and "batching must be one of" in result.output
+    result = runner.invoke(app, ["--samples", "4", "--temperature", "0"])
+    assert result.exit_code != 0 and "temperature above 0" in result.output

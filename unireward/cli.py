@@ -38,6 +38,14 @@ _BASE_URL = typer.Option(
     None, "--base-url", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1; repeat to shard."
 )
 _DTYPE = typer.Option("auto", help="auto | float32 | bfloat16 | float16.")
+_SAMPLES = typer.Option(
+    1,
+    "--samples",
+    min=1,
+    help="Answers sampled per item and averaged (vote shares, mean scores, or with reason the averaged "
+    "verdict probabilities); 1 is greedy. Costs that many times the generation; no effect on logits.",
+)
+_TEMPERATURE = typer.Option(1.0, "--temperature", help="Sampling temperature for --samples > 1.")
 
 _RANK_HELP = """
 Which of two candidates is better? One pair from options, or many from a JSONL file.
@@ -78,12 +86,34 @@ JSONL lines: `{"task": "image_gen", "prompt": "...", "candidate": "a.png", "id":
 """
 
 
+def _check_sampling(samples: int, temperature: float) -> None:
+    """A bad --samples / --temperature pair is the user's to fix before any model loads."""
+    from unireward.judge.core import JudgeConfig
+
+    try:
+        JudgeConfig(samples=samples, temperature=temperature)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--samples / --temperature") from None
+
+
 def _load(
-    model, protocol, decision, swap, batch_size, num_frames, device, dtype, backend="hf", base_url=None
+    model,
+    protocol,
+    decision,
+    swap,
+    batch_size,
+    num_frames,
+    device,
+    dtype,
+    backend="hf",
+    base_url=None,
+    samples=1,
+    temperature=1.0,
 ):
     from unireward.judge import load_judge
     from unireward.media import FramePolicy
 
+    _check_sampling(samples, temperature)
     kwargs = {"device": device, "dtype": dtype} if backend == "hf" else {"base_url": base_url}
     return load_judge(
         model,
@@ -93,6 +123,8 @@ def _load(
         swap=swap,
         batch_size=batch_size,
         frame_policy=FramePolicy(num_frames=num_frames),
+        samples=samples,
+        temperature=temperature,
         **kwargs,
     )
 
@@ -182,6 +214,8 @@ def rank(
     dtype: str = _DTYPE,
     backend: str = _BACKEND,
     base_url: list[str] = _BASE_URL,
+    samples: int = _SAMPLES,
+    temperature: float = _TEMPERATURE,
 ) -> None:
     if input is not None:
         items, lines, errors = _read_items(input, "pair")
@@ -189,7 +223,20 @@ def rank(
         if None in (task, prompt, a, b):
             raise typer.BadParameter("give --task, --prompt, --a and --b (or --input FILE.jsonl)")
         items, lines, errors = [PairItem(task, prompt, a, b, media)], [None], []
-    judge = _load(model, protocol, decision, swap, batch_size, num_frames, device, dtype, backend, base_url)
+    judge = _load(
+        model,
+        protocol,
+        decision,
+        swap,
+        batch_size,
+        num_frames,
+        device,
+        dtype,
+        backend,
+        base_url,
+        samples,
+        temperature,
+    )
     _run("pair", items, lines, errors, judge, swap, output)
 
 
@@ -210,6 +257,8 @@ def score(
     dtype: str = _DTYPE,
     backend: str = _BACKEND,
     base_url: list[str] = _BASE_URL,
+    samples: int = _SAMPLES,
+    temperature: float = _TEMPERATURE,
 ) -> None:
     if input is not None:
         items, lines, errors = _read_items(input, "point")
@@ -217,7 +266,20 @@ def score(
         if None in (task, prompt, candidate):
             raise typer.BadParameter("give --task, --prompt and --candidate (or --input FILE.jsonl)")
         items, lines, errors = [PointItem(task, prompt, candidate, media)], [None], []
-    judge = _load(model, protocol, decision, False, batch_size, num_frames, device, dtype, backend, base_url)
+    judge = _load(
+        model,
+        protocol,
+        decision,
+        False,
+        batch_size,
+        num_frames,
+        device,
+        dtype,
+        backend,
+        base_url,
+        samples,
+        temperature,
+    )
     _run("point", items, lines, errors, judge, False, output)
 
 
@@ -427,6 +489,8 @@ def bench(
     num_frames: int = typer.Option(None, "--num-frames", help="Frames per video (default: the suite's, 8)."),
     device: str = _DEVICE,
     dtype: str = _DTYPE,
+    samples: int = _SAMPLES,
+    temperature: float = _TEMPERATURE,
 ) -> None:
     import dataclasses
 
@@ -449,6 +513,7 @@ def bench(
         bench_suite = load_suite(suite, data, **kwargs)
     except (ValueError, FileNotFoundError) as e:
         raise typer.BadParameter(str(e), param_hint="--suite / --data") from None
+    _check_sampling(samples, temperature)
     policy = bench_suite.frame_policy or FramePolicy()
     if num_frames:
         policy = dataclasses.replace(policy, num_frames=num_frames)
@@ -460,6 +525,8 @@ def bench(
         frame_policy=policy,
         device=device,
         dtype=dtype,
+        samples=samples,
+        temperature=temperature,
     )
     out = out or Path("bench-runs") / suite / f"{_run_slug(model)}-{decision}"
     config = BenchConfig(

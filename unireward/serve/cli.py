@@ -64,12 +64,19 @@ def serve(
     num_frames: int = typer.Option(8, "--num-frames", help="Frames sampled uniformly from each video."),
     device: str = typer.Option("auto", help="cpu | cuda | auto."),
     dtype: str = typer.Option("auto", help="auto | float32 | bfloat16 | float16."),
+    samples: int = typer.Option(
+        1,
+        min=1,
+        help="Answers sampled per item and averaged where the decision generates (1: greedy); each reward "
+        "then costs that many generations.",
+    ),
+    temperature: float = typer.Option(1.0, help="Sampling temperature for --samples > 1."),
     threads: int = typer.Option(None, help="torch CPU threads (default: torch's choice)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     import uvicorn
 
-    from unireward.judge import load_judge
+    from unireward.judge import JudgeConfig, load_judge
     from unireward.media import FramePolicy
     from unireward.serve.app import ServeConfig, create_app
 
@@ -80,6 +87,7 @@ def serve(
             max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, reward_task=reward_task,
             failed_reward=failed_reward,
         )  # fmt: skip
+        JudgeConfig(samples=samples, temperature=temperature)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     if threads:
@@ -92,7 +100,8 @@ def serve(
         )
     judge = load_judge(
         model, protocol=protocol, decision=decision, batch_size=max_batch_size,
-        frame_policy=FramePolicy(num_frames=num_frames), device=device, dtype=dtype,
+        frame_policy=FramePolicy(num_frames=num_frames), device=device, dtype=dtype, samples=samples,
+        temperature=temperature,
     )  # fmt: skip
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     uvicorn.run(create_app(judge, config), host=host, port=port, log_level=log_level)
