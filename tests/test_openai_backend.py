@@ -188,6 +188,19 @@ def test_generate_sends_greedy_requests_and_strips(fake):
     assert body["model"] == "fake-model" and body["temperature"] == 0 and body["max_tokens"] == 7
     kinds = [p["type"] for p in body["messages"][-1]["content"]]
     assert kinds.count("image_url") == 2 and "text" in kinds
+    assert "seed" not in body and "top_p" not in body
+
+
+def test_sampled_answers_ask_the_server_for_seeded_samples(fake):
+    judge = Judge(backend(fake), JudgeConfig(samples=3, temperature=0.6, seed=40))
+    verdict = judge.rank(image_pairs(1), decision="generate")[0]
+    bodies = [body for path, body in fake.requests if path == "/v1/chat/completions"]
+    assert [(b["temperature"], b["seed"], b["top_p"]) for b in bodies] == [
+        (0.6, 40, 1.0),
+        (0.6, 41, 1.0),
+        (0.6, 42, 1.0),
+    ]
+    assert verdict.winner == "A" and verdict.samples == 3 and verdict.probs["A"] == 1.0
 
 
 def test_logits_match_decisive_prefix_sums(fake):
