@@ -94,6 +94,13 @@ def main(argv: list[str] | None = None) -> None:
         "worst)",
     )
     parser.add_argument(
+        "--vision-lr-decay-share",
+        type=float,
+        default=d.vision_lr_decay_share,
+        help="stage 1's rate falls linearly to a tenth over this last share of its budget (default "
+        "%(default)s: constant, as the shipped model's stage 1)",
+    )
+    parser.add_argument(
         "--lm-layers", type=int, default=d.spec.num_layers, help="language-model layers (default %(default)s)"
     )
     parser.add_argument(
@@ -440,8 +447,12 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"{flag} replaces stage 1: give --vision-steps 0, not {args.vision_steps}")
         if init and not (init / "config.json").is_file():
             parser.error(f"{flag} {init} is not a saved model (no config.json there)")
-    if not 0 <= args.lr_decay_share <= 1:
-        parser.error(f"--lr-decay-share is a share of the budget in [0, 1], got {args.lr_decay_share}")
+    for flag, share in (
+        ("--lr-decay-share", args.lr_decay_share),
+        ("--vision-lr-decay-share", args.vision_lr_decay_share),
+    ):
+        if not 0 <= share <= 1:
+            parser.error(f"{flag} is a share of the budget in [0, 1], got {share}")
     for kept in ("model", "base"):
         if overlapping(args.out, args.work / kept):
             parser.error(
@@ -473,6 +484,7 @@ def main(argv: list[str] | None = None) -> None:
         vision_lr_scale=args.vision_lr_scale,
         vision_shape_from_random_palette_only=not args.shape_in_world_palette,
         vision_changing_cell_weight=args.changing_cell_weight,
+        vision_lr_decay_share=args.vision_lr_decay_share,
         spec=spec,
         balanced_checks=args.balanced_checks,
         und_tie_rate=args.und_ties,

@@ -98,6 +98,28 @@ def test_pretraining_lowers_the_loss_and_changes_only_the_vision_tower(clip_mode
     assert changed and all(k.startswith("model.visual.") for k in changed)
 
 
+def test_pretraining_rate_decays_over_the_last_share_of_its_steps(clip_model_dir, monkeypatch):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    rates = []
+    step = torch.optim.AdamW.step
+    monkeypatch.setattr(
+        torch.optim.AdamW,
+        "step",
+        lambda self, *a, **k: (rates.append(self.param_groups[0]["lr"]), step(self)),
+    )
+    model = AutoModelForImageTextToText.from_pretrained(clip_model_dir)
+    proc = AutoProcessor.from_pretrained(clip_model_dir)
+    config = VisionPretrainConfig(
+        minutes=None, max_steps=10, batch_size=4, num_frames=4, eval_every=100, eval_n=4, log=False,
+        learning_rate=1e-3, lr_decay_share=0.5,
+    )  # fmt: skip
+    pretrain_vision(model, proc.image_processor, 56, config)
+    # Steps 0-5 at the full rate; then 1e-3 * (0.1 + 0.9 * left / 0.5) for 4, 3, 2, 1 tenths left.
+    expected = [1e-3] * 6 + [1e-3 * (0.1 + 0.9 * k / 5) for k in (4, 3, 2, 1)]
+    assert rates == pytest.approx(expected)
+
+
 def test_pretraining_takes_clips_of_several_temporal_patches(tiny_model_dir):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 

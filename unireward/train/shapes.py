@@ -217,6 +217,8 @@ class ShapesTrainingConfig:
     # Stage 1's weight of cells whose look changes within their frames in the end-look losses
     # (VisionPretrainConfig.changing_cell_weight); 1 weighs them as every cell.
     vision_changing_cell_weight: float = 1.0
+    # Share of stage 1's budget over which its rate falls to a tenth (VisionPretrainConfig.lr_decay_share).
+    vision_lr_decay_share: float = 0.0
     freeze_vision: bool = True
     # With the tower frozen, its last n blocks (and merger) still train in SFT, at the SFT rate times
     # `vision_lr_scale` (RewardSFTConfig); 0 keeps the whole tower as stage 1 left it.
@@ -792,6 +794,7 @@ def train_on_shapes(config: ShapesTrainingConfig) -> ShapesTrainingResult:
             learning_rate=config.vision_learning_rate,
             shape_from_random_palette_only=config.vision_shape_from_random_palette_only,
             changing_cell_weight=config.vision_changing_cell_weight,
+            lr_decay_share=config.vision_lr_decay_share,
             num_frames=config.num_frames,
             seed=config.seed,
         )

@@ -73,6 +73,9 @@ class VisionPretrainConfig:
     # as every cell). Few cells change, and the tower reads their end look worst (`end_changed`, research
     # log session 18).
     changing_cell_weight: float = 1.0
+    # Share of the budget (the clock, or `max_steps` without one) at its end over which the rate falls
+    # linearly to a tenth, as SFT's `lr_decay_share`; 0 keeps it constant, as every stage 1 up to session 42.
+    lr_decay_share: float = 0.0
     log: bool = True
 
 
@@ -378,6 +381,8 @@ def pretrain_vision(
 
     import torch
 
+    from unireward.train.shapes import budget_lr_factor
+
     visual = model.model.visual
     packer = PixelPacker(image_processor, image_side)
     cells = image_side // (packer.patch * packer.merge)
@@ -466,6 +471,12 @@ def pretrain_vision(
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if config.lr_decay_share > 0:
+            spent, budget = (
+                (minutes, config.minutes) if config.minutes is not None else (step, config.max_steps)
+            )
+            for group in opt.param_groups:
+                group["lr"] = config.learning_rate * budget_lr_factor(spent, budget, config.lr_decay_share)
         opt.step()
         step += 1
     visual.eval()
