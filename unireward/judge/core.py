@@ -304,6 +304,13 @@ def _sampled(texts: list[str], failed: int) -> dict:
     return {} if len(texts) == 1 else {"samples": len(texts), "failed_samples": failed}
 
 
+def _parsed_answers(parsed: list, texts: list[str]) -> tuple[list, dict]:
+    """The answers that parsed, and what the result records whatever they say: every answer's text, and
+    for sampled answers how many were drawn and how many did not parse."""
+    good = [p for p in parsed if p.failure is None]
+    return good, {"raw_text": _joined(texts), **_sampled(texts, len(parsed) - len(good))}
+
+
 def _mean(rows: list[list[float]]) -> list[float]:
     return [sum(col) / len(rows) for col in zip(*rows)]
 
@@ -311,8 +318,7 @@ def _mean(rows: list[list[float]]) -> list[float]:
 def _votes(parsed: list, texts: list[str]) -> dict:
     """A generate verdict from one or more parsed answers: the most voted outcome (a tie between outcomes
     is reported as "tie"), vote shares as probs; a failure only when no answer parsed."""
-    good = [p for p in parsed if p.failure is None]
-    kw: dict = {"raw_text": _joined(texts), **_sampled(texts, len(parsed) - len(good))}
+    good, kw = _parsed_answers(parsed, texts)
     if not good:
         return kw | {"failure": parsed[0].failure}
     if len(parsed) == 1:
@@ -336,8 +342,7 @@ def _votes(parsed: list, texts: list[str]) -> dict:
 def _written_scores(parsed: list, texts: list[str]) -> dict:
     """A generate score from one or more parsed answers: the mean written value (and dimensions), with the
     share of each written value as probs; a failure only when no answer parsed."""
-    good = [p for p in parsed if p.failure is None]
-    kw: dict = {"raw_text": _joined(texts), **_sampled(texts, len(parsed) - len(good))}
+    good, kw = _parsed_answers(parsed, texts)
     if not good:
         return kw | {"failure": parsed[0].failure, "dimensions": parsed[0].dimensions}
     if len(parsed) == 1:
