@@ -97,19 +97,9 @@ def _check_sampling(samples: int, temperature: float) -> None:
 
 
 def _load(
-    model,
-    protocol,
-    decision,
-    swap,
-    batch_size,
-    num_frames,
-    device,
-    dtype,
-    backend="hf",
-    base_url=None,
-    samples=1,
-    temperature=1.0,
-):
+    model, protocol, decision, swap, batch_size, num_frames, device, dtype, backend="hf", base_url=None,
+    samples=1, temperature=1.0,
+):  # fmt: skip
     from unireward.judge import load_judge
     from unireward.media import FramePolicy
 
@@ -224,19 +214,9 @@ def rank(
             raise typer.BadParameter("give --task, --prompt, --a and --b (or --input FILE.jsonl)")
         items, lines, errors = [PairItem(task, prompt, a, b, media)], [None], []
     judge = _load(
-        model,
-        protocol,
-        decision,
-        swap,
-        batch_size,
-        num_frames,
-        device,
-        dtype,
-        backend,
-        base_url,
-        samples,
+        model, protocol, decision, swap, batch_size, num_frames, device, dtype, backend, base_url, samples,
         temperature,
-    )
+    )  # fmt: skip
     _run("pair", items, lines, errors, judge, swap, output)
 
 
@@ -267,19 +247,9 @@ def score(
             raise typer.BadParameter("give --task, --prompt and --candidate (or --input FILE.jsonl)")
         items, lines, errors = [PointItem(task, prompt, candidate, media)], [None], []
     judge = _load(
-        model,
-        protocol,
-        decision,
-        False,
-        batch_size,
-        num_frames,
-        device,
-        dtype,
-        backend,
-        base_url,
-        samples,
+        model, protocol, decision, False, batch_size, num_frames, device, dtype, backend, base_url, samples,
         temperature,
-    )
+    )  # fmt: skip
     _run("point", items, lines, errors, judge, False, output)
 
 
