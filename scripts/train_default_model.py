@@ -110,6 +110,12 @@ def main(argv: list[str] | None = None) -> None:
         help="language-model width (default %(default)s; 32 per attention head, MLP twice as wide)",
     )
     parser.add_argument(
+        "--vision-layers",
+        type=int,
+        default=d.spec.vision_layers,
+        help="vision-tower blocks (default %(default)s); with --init-tower, the depth of that tower",
+    )
+    parser.add_argument(
         "--temporal-patch",
         type=int,
         choices=(4, 8),
@@ -381,6 +387,9 @@ def main(argv: list[str] | None = None) -> None:
         spec = replace(lm_spec(args.lm_layers, args.lm_width), temporal_patch_size=args.temporal_patch)
     except ValueError as err:
         parser.error(f"--lm-layers / --lm-width: {err}")
+    if args.vision_layers < 1:
+        parser.error(f"--vision-layers must be at least 1, got {args.vision_layers}")
+    spec = replace(spec, vision_layers=args.vision_layers)
     warmup_drills, warmup_cycles = two_numbers(parser, "--drill-warmup", "DRILLS:CYCLES", args.drill_warmup)
     tail_drills, tail_from = two_numbers(
         parser, "--comparison-tail", "DRILLS:FROM_CYCLE", args.comparison_tail

@@ -432,6 +432,20 @@ def test_a_trained_tower_serves_a_wider_language_model(tmp_path):
         with_language_model(tmp_path / "wide", spec, tmp_path / "narrow")
 
 
+def test_a_tower_of_another_depth_is_refused_with_the_flag_to_give(tmp_path):
+    from unireward.tiny import build_tiny_model
+    from unireward.train.shapes import with_language_model
+
+    spec = TinySpec(image_size=56, vision_layers=2)
+    build_tiny_model("qwen2_vl", tmp_path / "deep", spec)
+    for layers in (1, 3):  # a shallower spec leaves blocks over; a deeper one would keep random blocks
+        with pytest.raises(ValueError, match=f"2 vision layers.*vision_layers {layers}; --vision-layers"):
+            with_language_model(
+                tmp_path / "deep", dataclasses.replace(spec, vision_layers=layers), tmp_path / "x"
+            )
+    with_language_model(tmp_path / "deep", dataclasses.replace(spec, seed=1), tmp_path / "same")
+
+
 def test_lm_spec_keeps_the_default_tower():
     from unireward.train.shapes import default_spec, lm_spec
 

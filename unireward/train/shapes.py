@@ -627,9 +627,14 @@ def with_language_model(base: Path, spec: TinySpec, out: Path) -> Path:
         widened = own[name].clone()  # as wide as the language model; equal widths copy every row
         widened[:trained_rows] = tower[name]
         tower[name] = widened
-    _, unexpected = fresh.load_state_dict(tower, strict=False)
-    if unexpected:
-        raise ValueError(f"the tower in {base} does not fit spec {spec}: {unexpected[:3]}")
+    missing, unexpected = fresh.load_state_dict(tower, strict=False)
+    missing = [k for k in missing if k.startswith("model.visual.")]
+    if unexpected or missing:
+        depth = trained.config.vision_config.depth
+        raise ValueError(
+            f"the tower in {base} ({depth} vision layers) does not fit spec {spec} (vision_layers "
+            f"{spec.vision_layers}; --vision-layers in train_default_model.py): {(unexpected or missing)[:3]}"
+        )
     fresh.save_pretrained(out)
     return out
 
